@@ -1,0 +1,343 @@
+//! The admin API (`/admin/v1/...`): clients and keys, for remote use. The same operations
+//! as the `rampart client` and `rampart key` commands.
+//!
+//! Calls carry a Bearer access token issued by this server with audience
+//! [`ADMIN_AUDIENCE`] and scope [`ADMIN_SCOPE`] (the bootstrap `rampart-admin` client gets
+//! one with client credentials). Errors are RFC 9457 problem details.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rampart_crypto::ExposeSecret;
+use rampart_store::{ClientAuthMethod, ClientRecord, ClientTokenFormat};
+use rampart_token::{AudienceCheck, JwtAlg};
+use serde::{Deserialize, Serialize};
+
+use crate::clients::{NewClient, RegistryError};
+use crate::config::{ADMIN_AUDIENCE, ADMIN_SCOPE};
+use crate::error::Problem;
+use crate::keys::{KeyFamily, KeyManager};
+use crate::{AuthServer, unix_now};
+
+/// A client as shown to administrators: never its secret or secret hash.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    /// Client id.
+    pub client_id: String,
+    /// Display name.
+    pub name: String,
+    /// Token endpoint authentication method.
+    pub auth_method: ClientAuthMethod,
+    /// Scopes it may request.
+    pub scopes: Vec<String>,
+    /// Audiences it may request.
+    pub audiences: Vec<String>,
+    /// Access-token format.
+    pub token_format: ClientTokenFormat,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: i64,
+    /// Created, unix seconds.
+    pub created_at: i64,
+    /// Last changed, unix seconds.
+    pub updated_at: i64,
+}
+
+impl From<&ClientRecord> for ClientView {
+    fn from(r: &ClientRecord) -> Self {
+        Self {
+            client_id: r.client_id.clone(),
+            name: r.name.clone(),
+            auth_method: r.auth_method,
+            scopes: r.scopes.clone(),
+            audiences: r.audiences.clone(),
+            token_format: r.token_format,
+            access_token_ttl_secs: r.access_token_ttl_secs,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A key as shown to administrators: id, kind and lifecycle, never key material.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    /// Key id.
+    pub kid: String,
+    /// Kind, e.g. `jwt-EdDSA`.
+    pub kind: &'static str,
+    /// `next`, `active` or `retired`.
+    pub state: &'static str,
+    /// Created, unix seconds.
+    pub created_at: i64,
+    /// Activated, unix seconds.
+    pub activated_at: Option<i64>,
+    /// Retired, unix seconds.
+    pub retired_at: Option<i64>,
+}
+
+/// The keyring as shown to administrators.
+pub fn key_views(keys: &KeyManager) -> Vec<KeyView> {
+    keys.snapshot()
+        .entries()
+        .iter()
+        .map(|e| KeyView {
+            kid: e.key.kid().to_owned(),
+            kind: e.key.kind().as_str(),
+            state: e.state.as_str(),
+            created_at: e.created_at,
+            activated_at: e.activated_at,
+            retired_at: e.retired_at,
+        })
+        .collect()
+}
+
+/// The body of `POST /admin/v1/clients`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    /// Optional chosen id.
+    pub client_id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: String,
+    /// Audiences.
+    pub audiences: Vec<String>,
+    /// `jwt`, `paseto-public` or `paseto-local`; default `jwt`.
+    pub token_format: Option<ClientTokenFormat>,
+    /// Default `client_secret_basic`.
+    pub auth_method: Option<ClientAuthMethod>,
+    /// The client's public JWKS, for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    /// Access-token lifetime in seconds.
+    pub ttl: Option<i64>,
+}
+
+/// The body of `POST /admin/v1/keys/rotate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// `jwt`, `paseto-public` or `paseto-local`; every family when absent.
+    pub family: Option<String>,
+    /// Algorithm of the new JWT key: `EdDSA`, `ES256` or `RS256`.
+    pub alg: Option<String>,
+}
+
+/// Parses a JWT algorithm name.
+pub fn parse_jwt_alg(s: &str) -> Option<JwtAlg> {
+    match s {
+        "EdDSA" => Some(JwtAlg::EdDSA),
+        "ES256" => Some(JwtAlg::ES256),
+        "RS256" => Some(JwtAlg::RS256),
+        _ => None,
+    }
+}
+
+fn require_admin(server: &AuthServer, headers: &HeaderMap) -> Result<(), Problem> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or_else(Problem::unauthorized)?;
+    let verified = server
+        .verify_own_token(token, AudienceCheck::OneOf(vec![ADMIN_AUDIENCE.to_owned()]))
+        .ok_or_else(Problem::unauthorized)?;
+    let has_scope = verified
+        .claims()
+        .scope
+        .as_deref()
+        .is_some_and(|s| s.split(' ').any(|s| s == ADMIN_SCOPE));
+    if !has_scope {
+        return Err(Problem::forbidden());
+    }
+    Ok(())
+}
+
+fn registry_problem(e: RegistryError) -> Problem {
+    match e {
+        RegistryError::Invalid(msg) => Problem::bad_request(msg),
+        RegistryError::NotApplicable(msg) => Problem::bad_request(msg),
+        RegistryError::Conflict => Problem::conflict("a client with this id already exists"),
+        RegistryError::NotFound => Problem::not_found("no such client"),
+        other => {
+            tracing::error!(error = %other, "admin operation failed");
+            Problem::internal()
+        }
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn into_response(result: Result<Response, Problem>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /admin/v1/clients`.
+pub async fn list_clients(State(server): State<Arc<AuthServer>>, headers: HeaderMap) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let clients = server.clients.list().await.map_err(registry_problem)?;
+            let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
+            Ok(super::no_store_json(views))
+        }
+        .await,
+    )
+}
+
+/// `POST /admin/v1/clients`: 201 with the client id and, once, its secret.
+pub async fn create_client(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let request: CreateClientRequest = parse_json(&body)?;
+            let new = NewClient {
+                client_id: request.client_id,
+                name: request.name,
+                scopes: vec![request.scope],
+                audiences: request.audiences,
+                token_format: request.token_format.unwrap_or(ClientTokenFormat::Jwt),
+                auth_method: request
+                    .auth_method
+                    .unwrap_or(ClientAuthMethod::ClientSecretBasic),
+                jwks: request.jwks.map(|v| v.to_string()),
+                ttl_secs: request.ttl,
+            };
+            let created = server
+                .clients
+                .create(new, unix_now())
+                .await
+                .map_err(registry_problem)?;
+            let body = serde_json::json!({
+                "client_id": created.record.client_id,
+                "client_secret": created.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                "client": ClientView::from(&created.record),
+            });
+            let mut response = super::no_store_json(body);
+            *response.status_mut() = StatusCode::CREATED;
+            Ok(response)
+        }
+        .await,
+    )
+}
+
+/// `GET /admin/v1/clients/{client_id}`.
+pub async fn get_client(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let record = server.clients.get(&id).await.map_err(registry_problem)?;
+            Ok(super::no_store_json(ClientView::from(&record)))
+        }
+        .await,
+    )
+}
+
+/// `DELETE /admin/v1/clients/{client_id}`: 204.
+pub async fn delete_client(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            server.clients.delete(&id).await.map_err(registry_problem)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+    )
+}
+
+/// `POST /admin/v1/clients/{client_id}/rotate-secret`: the new secret, once.
+pub async fn rotate_secret(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let secret = server
+                .clients
+                .rotate_secret(&id, unix_now())
+                .await
+                .map_err(registry_problem)?;
+            Ok(super::no_store_json(serde_json::json!({
+                "client_id": id,
+                "client_secret": secret.expose_secret(),
+            })))
+        }
+        .await,
+    )
+}
+
+/// `GET /admin/v1/keys`.
+pub async fn list_keys(State(server): State<Arc<AuthServer>>, headers: HeaderMap) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            Ok(super::no_store_json(key_views(&server.keys)))
+        }
+        .await,
+    )
+}
+
+/// `POST /admin/v1/keys/rotate`.
+pub async fn rotate_keys(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let request: RotateRequest = if body.is_empty() {
+                RotateRequest::default()
+            } else {
+                parse_json(&body)?
+            };
+            let families = match request.family.as_deref() {
+                None => KeyFamily::ALL.to_vec(),
+                Some(name) => vec![KeyFamily::parse(name).ok_or_else(|| {
+                    Problem::bad_request("family: one of jwt, paseto-public, paseto-local")
+                })?],
+            };
+            let alg = match request.alg.as_deref() {
+                None => None,
+                Some(name) => Some(
+                    parse_jwt_alg(name)
+                        .ok_or_else(|| Problem::bad_request("alg: one of EdDSA, ES256, RS256"))?,
+                ),
+            };
+            let rotations = server
+                .keys
+                .rotate(&families, alg, unix_now())
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "key rotation failed");
+                    Problem::internal()
+                })?;
+            Ok(super::no_store_json(rotations))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,90 @@
+//! `POST /introspect` (RFC 7662): is this token active, and what does it say?
+//!
+//! Anything unknown, expired, revoked, malformed or oversized is `{"active": false}`; the
+//! reason is never revealed.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rampart_token::{AudienceCheck, TokenFormat, Validation, VerifiedClaims};
+use serde_json::json;
+
+use crate::client_auth::authenticate;
+use crate::error::OAuthError;
+use crate::form::Form;
+use crate::{AuthServer, unix_now};
+
+/// The introspection endpoint handler.
+pub async fn introspect(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&server, &headers, &body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn handle(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let endpoint = server.config.endpoint("/introspect");
+    authenticate(server, headers, &form, &endpoint).await?;
+    let token = form.require("token")?;
+    let body = match server.verify_own_token(token, AudienceCheck::Any) {
+        Some(verified) => active_response(&verified),
+        None => json!({ "active": false }),
+    };
+    Ok(super::no_store_json(body))
+}
+
+fn active_response(verified: &VerifiedClaims) -> serde_json::Value {
+    let claims = verified.claims();
+    let mut body = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "iss": claims.iss,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "nbf": claims.nbf,
+        "jti": claims.jti,
+        "aud": if claims.aud.len() == 1 { json!(claims.aud[0]) } else { json!(claims.aud) },
+        "token_format": match verified.format() {
+            TokenFormat::Jwt => "jwt",
+            TokenFormat::PasetoV4Public => "paseto-v4.public",
+            TokenFormat::PasetoV4Local => "paseto-v4.local",
+        },
+    });
+    if let (Some(scope), Some(map)) = (&claims.scope, body.as_object_mut()) {
+        map.insert("scope".into(), json!(scope));
+    }
+    body
+}
+
+impl AuthServer {
+    /// Verifies a token this server issued: signature or decryption with the keyring,
+    /// issuer, lifetime, audience, and revocation. `None` for anything else.
+    pub fn verify_own_token(&self, token: &str, audience: AudienceCheck) -> Option<VerifiedClaims> {
+        let keys = self.keys.snapshot();
+        let validation = Validation {
+            issuer: self.config.issuer.clone(),
+            audience,
+            leeway_secs: self.config.leeway_secs,
+            now: Some(unix_now()),
+        };
+        let verified = rampart_token::verify(token, keys.verification_keys(), &validation).ok()?;
+        if self.revocations.is_revoked(&verified.claims().jti) {
+            return None;
+        }
+        Some(verified)
+    }
+}

@@ -1,0 +1,58 @@
+//! `POST /revoke` (RFC 7009): a client revokes one of its own tokens. The revocation is
+//! durable before the answer and effective at once.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rampart_token::AudienceCheck;
+
+use crate::AuthServer;
+use crate::client_auth::authenticate;
+use crate::error::{ErrorCode, OAuthError};
+use crate::form::Form;
+
+/// The revocation endpoint handler.
+pub async fn revoke(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&server, &headers, &body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn handle(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let endpoint = server.config.endpoint("/revoke");
+    let client = authenticate(server, headers, &form, &endpoint).await?.0;
+    let token = form.require("token")?;
+    // RFC 7009 §2.2: an invalid, expired or already revoked token is answered with 200.
+    if let Some(verified) = server.verify_own_token(token, AudienceCheck::Any) {
+        let claims = verified.claims();
+        if claims.client_id != client.record.client_id {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "the token was not issued to this client",
+            ));
+        }
+        server
+            .revocations
+            .revoke(&claims.jti, claims.exp + server.config.leeway_secs as i64)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "revocation write failed");
+                OAuthError::server_error()
+            })?;
+        tracing::info!(client_id = %claims.client_id, jti = %claims.jti, "token revoked");
+    }
+    Ok(super::no_store_json(serde_json::json!({})))
+}

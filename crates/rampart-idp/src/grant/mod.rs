@@ -1,0 +1,3 @@
+//! Grant handlers, one file per grant type.
+
+pub mod client_credentials;

@@ -1,0 +1,224 @@
+//! The Rampart authorization server: OAuth 2.0 token endpoint (client credentials with
+//! `client_secret_basic`, `client_secret_post` and `private_key_jwt`), introspection
+//! (RFC 7662), revocation (RFC 7009), metadata (RFC 8414, OpenID discovery), the JWKS and
+//! PASERK sets, and the admin API.
+//!
+//! The binary builds an [`AuthServer`] over a store and serves [`AuthServer::router`]; the
+//! CLI uses the same [`ClientRegistry`](clients::ClientRegistry) and
+//! [`KeyManager`](keys::KeyManager) on the same database.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client_auth;
+pub mod clients;
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod form;
+pub mod grant;
+pub mod keys;
+pub mod revocation;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{get, post};
+use rampart_crypto::{MasterKey, SecretString};
+use rampart_store::{
+    ClientAuthMethod, ClientStore, ClientTokenFormat, KeyStore, ReplayStore, RevocationStore,
+    StoreError,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use clients::ClientRegistry;
+pub use config::IdpConfig;
+pub use keys::KeyManager;
+pub use revocation::RevocationList;
+
+use crate::clients::{NewClient, RegistryError};
+use crate::config::{ADMIN_AUDIENCE, ADMIN_CLIENT_ID, ADMIN_SCOPE};
+use crate::keys::KeyError;
+
+/// Current time in unix seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Errors while starting the authorization server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// The keyring could not be loaded.
+    #[error("keyring: {0}")]
+    Keys(#[from] KeyError),
+    /// The bootstrap admin client could not be created.
+    #[error("admin client: {0}")]
+    Admin(#[from] RegistryError),
+}
+
+/// Everything the endpoints share.
+pub struct AuthServer {
+    /// Settings.
+    pub config: IdpConfig,
+    /// Registered clients.
+    pub clients: ClientRegistry,
+    /// Signing keys.
+    pub keys: KeyManager,
+    /// Revoked tokens.
+    pub revocations: RevocationList,
+    /// One-time identifiers (client assertion `jti`s).
+    pub replay: Arc<dyn ReplayStore>,
+}
+
+impl AuthServer {
+    /// Opens the server state over `store`: loads clients lazily, the keyring (creating
+    /// missing keys) and the revocation list.
+    pub async fn open<S>(
+        store: Arc<S>,
+        master: &MasterKey,
+        config: IdpConfig,
+    ) -> Result<Self, StartError>
+    where
+        S: ClientStore + KeyStore + RevocationStore + ReplayStore + 'static,
+    {
+        let now = unix_now();
+        let clients = ClientRegistry::new(store.clone(), master.secret_hasher(), &config);
+        clients.refresh_if_changed().await?;
+        let keys = KeyManager::load(store.clone(), master.envelope(), &config, now).await?;
+        let revocations = RevocationList::load(store.clone(), now).await?;
+        Ok(Self {
+            config,
+            clients,
+            keys,
+            revocations,
+            replay: store,
+        })
+    }
+
+    /// Registers the `rampart-admin` client on first start and returns its secret, which
+    /// is shown once; `None` when it exists already.
+    pub async fn ensure_admin_client(&self) -> Result<Option<SecretString>, RegistryError> {
+        match self.clients.get(ADMIN_CLIENT_ID).await {
+            Ok(_) => return Ok(None),
+            Err(RegistryError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let created = self
+            .clients
+            .create(
+                NewClient {
+                    client_id: Some(ADMIN_CLIENT_ID.to_owned()),
+                    name: "Rampart administrator".to_owned(),
+                    scopes: vec![ADMIN_SCOPE.to_owned()],
+                    audiences: vec![ADMIN_AUDIENCE.to_owned()],
+                    token_format: ClientTokenFormat::Jwt,
+                    auth_method: ClientAuthMethod::ClientSecretBasic,
+                    jwks: None,
+                    ttl_secs: Some(300),
+                },
+                unix_now(),
+            )
+            .await;
+        match created {
+            Ok(created) => Ok(created.secret),
+            // Another process created it first.
+            Err(RegistryError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The HTTP routes of the authorization server.
+    pub fn router(self: Arc<Self>) -> Router {
+        use endpoints::{admin, discovery, introspect, revoke, token};
+        let body_limit = self.config.max_body_bytes;
+        Router::new()
+            .route("/token", post(token::token))
+            .route("/introspect", post(introspect::introspect))
+            .route("/revoke", post(revoke::revoke))
+            .route("/authorize", get(discovery::authorize))
+            .route("/jwks.json", get(discovery::jwks))
+            .route("/paserk.json", get(discovery::paserk))
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(discovery::oauth_metadata),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                get(discovery::openid_configuration),
+            )
+            .route(
+                "/admin/v1/clients",
+                get(admin::list_clients).post(admin::create_client),
+            )
+            .route(
+                "/admin/v1/clients/{client_id}",
+                get(admin::get_client).delete(admin::delete_client),
+            )
+            .route(
+                "/admin/v1/clients/{client_id}/rotate-secret",
+                post(admin::rotate_secret),
+            )
+            .route("/admin/v1/keys", get(admin::list_keys))
+            .route("/admin/v1/keys/rotate", post(admin::rotate_keys))
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(DefaultBodyLimit::max(body_limit))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                HeaderName::from_static("referrer-policy"),
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .with_state(self)
+    }
+
+    /// Background upkeep, forever: picks up client and key changes made by other
+    /// processes, rotates keys on schedule, and purges expired revocations and replay ids.
+    pub async fn maintenance_loop(self: Arc<Self>) {
+        let poll = Duration::from_millis(self.config.change_poll_interval_ms.max(50));
+        let mut ticks: u64 = 0;
+        let slow_every = (60_000 / poll.as_millis().max(1) as u64).max(1);
+        loop {
+            tokio::time::sleep(poll).await;
+            if let Err(e) = self.clients.refresh_if_changed().await {
+                tracing::warn!(error = %e, "client change check failed");
+            }
+            if let Err(e) = self.keys.refresh_if_changed().await {
+                tracing::warn!(error = %e, "key change check failed");
+            }
+            ticks += 1;
+            if !ticks.is_multiple_of(slow_every) {
+                continue;
+            }
+            let now = unix_now();
+            match self.keys.maintain(now).await {
+                Ok(rotations) => {
+                    for r in rotations {
+                        tracing::info!(family = r.family, activated = %r.activated, "scheduled key rotation");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "scheduled key maintenance failed"),
+            }
+            if let Err(e) = self.revocations.purge(now).await {
+                tracing::warn!(error = %e, "revocation purge failed");
+            }
+            if let Err(e) = self.replay.purge_expired_replays(now).await {
+                tracing::warn!(error = %e, "replay purge failed");
+            }
+        }
+    }
+}

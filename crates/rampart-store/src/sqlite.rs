@@ -1,0 +1,552 @@
+//! SQLite backend: [`SqliteStore`].
+//!
+//! Connections run in WAL mode with `synchronous=FULL`, so a write that
+//! returned `Ok` survives `kill -9` and power loss. Every multi-statement
+//! write runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock
+//! up front and therefore waits on the busy timeout instead of failing with
+//! `SQLITE_BUSY` when another process (the CLI next to the server) writes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::{
+    ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat, KeyChange, KeyState, KeyStore,
+    ReplayStore, Result, RevocationStore, StoreError, StoredKey,
+};
+
+/// Embedded schema migrations (`crates/rampart-store/migrations`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long a connection waits for another writer's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pool size for file databases.
+const MAX_CONNECTIONS: u32 = 4;
+/// Extra attempts of [`SqliteStore::open`] when a concurrent opener (e.g.
+/// the CLI and the server starting on a fresh file) holds a lock that the
+/// busy timeout cannot wait on (switching to WAL, racing migrations).
+const OPEN_RETRIES: u32 = 5;
+
+const GEN_CLIENTS: &str = "clients";
+const GEN_KEYS: &str = "keys";
+
+/// The SQLite implementation of every store trait. Cloning is cheap (the
+/// clones share one connection pool).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path`, configures WAL,
+    /// `synchronous=FULL`, foreign keys and a 5 s busy timeout, and applies
+    /// pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let mut attempt = 0;
+        loop {
+            match Self::try_open(path).await {
+                Ok(store) => return Ok(store),
+                Err(err) if attempt < OPEN_RETRIES && is_transient_open_error(&err) => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "sqlite store busy while opening, retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    async fn try_open(path: &Path) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        Self::migrate(pool).await
+    }
+
+    /// Opens a private in-memory database (for tests). It uses a single
+    /// connection that is never recycled, so all clones share the same data;
+    /// the data is gone after [`SqliteStore::close`].
+    pub async fn open_in_memory() -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrate(pool).await
+    }
+
+    async fn migrate(pool: SqlitePool) -> Result<SqliteStore> {
+        if let Err(err) = MIGRATOR.run(&pool).await {
+            pool.close().await;
+            return Err(StoreError::Migrate(err));
+        }
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes all connections, waiting for in-flight operations to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction holding the write lock from the start.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn generation(&self, name: &str) -> Result<i64> {
+        let value: Option<i64> = sqlx::query_scalar("SELECT value FROM generations WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_error)?;
+        value.ok_or_else(|| StoreError::Corrupt(format!("generations: missing row {name:?}")))
+    }
+}
+
+/// Bumps a generation counter inside `tx`.
+async fn bump_generation(tx: &mut Transaction<'static, Sqlite>, name: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE generations SET value = value + 1 WHERE name = ?")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "generations: missing row {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// SQLite primary result codes that mean "someone else holds a lock".
+fn is_busy(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6)) // SQLITE_BUSY, SQLITE_LOCKED
+}
+
+fn is_transient_open_error(err: &StoreError) -> bool {
+    match err {
+        StoreError::Backend(e) => is_busy(e),
+        StoreError::Migrate(MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _)) => {
+            // A concurrent opener may have applied the same migration first.
+            is_busy(e)
+                || e.as_database_error()
+                    .is_some_and(|db| db.is_unique_violation())
+        }
+        _ => false,
+    }
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+/// Maps an insert error: a unique violation is a `Conflict`.
+fn insert_error(err: sqlx::Error) -> StoreError {
+    if is_unique_violation(&err) {
+        StoreError::Conflict
+    } else {
+        StoreError::Backend(err)
+    }
+}
+
+/// Maps a read error: a value of the wrong type is `Corrupt`.
+fn read_error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::ColumnDecode { index, .. } => {
+            StoreError::Corrupt(format!("column {index} has an invalid value"))
+        }
+        other => StoreError::Backend(other),
+    }
+}
+
+fn to_json(column: &str, values: &[String]) -> Result<String> {
+    serde_json::to_string(values)
+        .map_err(|_| StoreError::Corrupt(format!("{column}: cannot encode as JSON")))
+}
+
+fn from_json(column: &str, text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text)
+        .map_err(|_| StoreError::Corrupt(format!("{column}: not a JSON array of strings")))
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    auth_method: String,
+    jwks: Option<String>,
+    scopes: String,
+    audiences: String,
+    token_format: String,
+    access_token_ttl_secs: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ClientRow) -> Result<Self> {
+        let auth_method = ClientAuthMethod::parse(&row.auth_method)
+            .ok_or_else(|| StoreError::Corrupt("clients.auth_method: unknown value".into()))?;
+        let token_format = ClientTokenFormat::parse(&row.token_format)
+            .ok_or_else(|| StoreError::Corrupt("clients.token_format: unknown value".into()))?;
+        Ok(ClientRecord {
+            scopes: from_json("clients.scopes", &row.scopes)?,
+            audiences: from_json("clients.audiences", &row.audiences)?,
+            client_id: row.client_id,
+            name: row.name,
+            secret_hash: row.secret_hash,
+            auth_method,
+            jwks: row.jwks,
+            token_format,
+            access_token_ttl_secs: row.access_token_ttl_secs,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, auth_method, jwks, scopes, audiences, \
+     token_format, access_token_ttl_secs, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    kind: String,
+    state: String,
+    sealed_secret: Vec<u8>,
+    created_at: i64,
+    activated_at: Option<i64>,
+    retired_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<Self> {
+        let state = KeyState::parse(&row.state)
+            .ok_or_else(|| StoreError::Corrupt("signing_keys.state: unknown value".into()))?;
+        Ok(StoredKey {
+            kid: row.kid,
+            kind: row.kind,
+            state,
+            sealed_secret: row.sealed_secret,
+            created_at: row.created_at,
+            activated_at: row.activated_at,
+            retired_at: row.retired_at,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientStore for SqliteStore {
+    async fn create_client(&self, client: &ClientRecord) -> Result<()> {
+        let scopes = to_json("clients.scopes", &client.scopes)?;
+        let audiences = to_json("clients.audiences", &client.audiences)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_hash, auth_method, jwks, scopes, \
+             audiences, token_format, access_token_ttl_secs, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&client.client_id)
+        .bind(&client.name)
+        .bind(client.secret_hash.as_deref())
+        .bind(client.auth_method.as_str())
+        .bind(client.jwks.as_deref())
+        .bind(scopes)
+        .bind(audiences)
+        .bind(client.token_format.as_str())
+        .bind(client.access_token_ttl_secs)
+        .bind(client.created_at)
+        .bind(client.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(insert_error)?;
+        bump_generation(&mut tx, GEN_CLIENTS).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        let row: Option<ClientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?"
+        )))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(read_error)?;
+        row.map(ClientRecord::try_from).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
+        let rows: Vec<ClientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(read_error)?;
+        rows.into_iter().map(ClientRecord::try_from).collect()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        bump_generation(&mut tx, GEN_CLIENTS).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_client_secret_hash(
+        &self,
+        client_id: &str,
+        secret_hash: &[u8],
+        updated_at: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE clients SET secret_hash = ?, updated_at = ? WHERE client_id = ?")
+                .bind(secret_hash)
+                .bind(updated_at)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        bump_generation(&mut tx, GEN_CLIENTS).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn clients_generation(&self) -> Result<i64> {
+        self.generation(GEN_CLIENTS).await
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_keys(&self) -> Result<Vec<StoredKey>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT kid, kind, state, sealed_secret, created_at, activated_at, retired_at \
+             FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(read_error)?;
+        rows.into_iter().map(StoredKey::try_from).collect()
+    }
+
+    async fn apply_key_changes(&self, changes: &[KeyChange]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for change in changes {
+            // On error `tx` is dropped, which rolls back every earlier change.
+            apply_key_change(&mut tx, change).await?;
+        }
+        bump_generation(&mut tx, GEN_KEYS).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn keys_generation(&self) -> Result<i64> {
+        self.generation(GEN_KEYS).await
+    }
+}
+
+async fn apply_key_change(tx: &mut Transaction<'static, Sqlite>, change: &KeyChange) -> Result<()> {
+    match change {
+        KeyChange::Insert(key) => {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, kind, state, sealed_secret, created_at, \
+                 activated_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&key.kid)
+            .bind(&key.kind)
+            .bind(key.state.as_str())
+            .bind(key.sealed_secret.as_slice())
+            .bind(key.created_at)
+            .bind(key.activated_at)
+            .bind(key.retired_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(insert_error)?;
+        }
+        KeyChange::SetState { kid, state, at } => {
+            let query = match state {
+                KeyState::Next => sqlx::query("UPDATE signing_keys SET state = ? WHERE kid = ?")
+                    .bind(state.as_str())
+                    .bind(kid),
+                KeyState::Active => {
+                    sqlx::query("UPDATE signing_keys SET state = ?, activated_at = ? WHERE kid = ?")
+                        .bind(state.as_str())
+                        .bind(*at)
+                        .bind(kid)
+                }
+                KeyState::Retired => {
+                    sqlx::query("UPDATE signing_keys SET state = ?, retired_at = ? WHERE kid = ?")
+                        .bind(state.as_str())
+                        .bind(*at)
+                        .bind(kid)
+                }
+            };
+            let done = query.execute(&mut **tx).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        KeyChange::Delete { kid } => {
+            let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+                .bind(kid)
+                .execute(&mut **tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl RevocationStore for SqliteStore {
+    async fn revoke(&self, jti: &str, expires_at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revocations (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoked_since(&self, now: i64) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT jti, expires_at FROM revocations WHERE expires_at > ? ORDER BY jti",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(read_error)?;
+        Ok(rows)
+    }
+
+    async fn purge_expired_revocations(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM revocations WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait::async_trait]
+impl ReplayStore for SqliteStore {
+    async fn record_once(&self, scope: &str, id: &str, expires_at: i64, now: i64) -> Result<bool> {
+        // One statement: insert, or take over an expired record. A live
+        // record makes the conditional update a no-op (0 rows affected).
+        let done = sqlx::query(
+            "INSERT INTO replay_ids (scope, id, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE replay_ids.expires_at <= ?",
+        )
+        .bind(scope)
+        .bind(id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired_replays(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM replay_ids WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_connections_use_wal_full_sync_fk_and_busy_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        let mut conn = store.pool.acquire().await.expect("acquire");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("journal_mode");
+        assert_eq!(mode.to_ascii_lowercase(), "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("synchronous");
+        assert_eq!(sync, 2, "synchronous must be FULL");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("foreign_keys");
+        assert_eq!(fk, 1);
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("busy_timeout");
+        assert_eq!(timeout, 5000);
+        drop(conn);
+        store.close().await;
+    }
+
+    #[test]
+    fn busy_codes_are_recognised_only_via_database_errors() {
+        assert!(!is_busy(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient_open_error(&StoreError::NotFound));
+    }
+}

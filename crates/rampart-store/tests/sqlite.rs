@@ -1,0 +1,563 @@
+//! Behavioural tests of the SQLite backend through the public traits.
+
+use std::sync::Arc;
+
+use rampart_store::{
+    ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat, KeyChange, KeyState, KeyStore,
+    ReplayStore, RevocationStore, SqliteStore, StoreError, StoredKey,
+};
+
+fn client(id: &str, created_at: i64) -> ClientRecord {
+    ClientRecord {
+        client_id: id.to_owned(),
+        name: format!("client {id}"),
+        secret_hash: Some(vec![1, 2, 3, 0, 255]),
+        auth_method: ClientAuthMethod::ClientSecretBasic,
+        jwks: None,
+        scopes: vec!["read".into(), "write".into()],
+        audiences: vec!["https://api.example".into()],
+        token_format: ClientTokenFormat::PasetoPublic,
+        access_token_ttl_secs: 300,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn key(kid: &str, state: KeyState, created_at: i64) -> StoredKey {
+    StoredKey {
+        kid: kid.to_owned(),
+        kind: "jwt-EdDSA".into(),
+        state,
+        sealed_secret: vec![9, 8, 7, kid.len() as u8],
+        created_at,
+        activated_at: (state == KeyState::Active).then_some(created_at),
+        retired_at: None,
+    }
+}
+
+async fn file_store(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("rampart.db"))
+        .await
+        .expect("open file store")
+}
+
+#[tokio::test]
+async fn client_crud_conflict_and_not_found() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    assert_eq!(store.get_client("a").await.expect("get"), None);
+
+    let mut b = client("b", 10);
+    b.auth_method = ClientAuthMethod::PrivateKeyJwt;
+    b.secret_hash = None;
+    b.jwks = Some(r#"{"keys":[]}"#.into());
+    b.scopes = vec![];
+    b.token_format = ClientTokenFormat::Jwt;
+    let a = client("a", 20);
+    let c = client("c", 10);
+    store.create_client(&a).await.expect("create a");
+    store.create_client(&b).await.expect("create b");
+    store.create_client(&c).await.expect("create c");
+
+    assert_eq!(store.get_client("a").await.expect("get"), Some(a.clone()));
+    assert_eq!(store.get_client("b").await.expect("get"), Some(b.clone()));
+
+    // Ordered by created_at, then client_id.
+    let ids: Vec<String> = store
+        .list_clients()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["b", "c", "a"]);
+
+    // Duplicate id => Conflict, original unchanged.
+    let mut dup = client("a", 99);
+    dup.name = "other".into();
+    assert!(matches!(
+        store.create_client(&dup).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.get_client("a").await.expect("get"), Some(a.clone()));
+
+    // Secret rotation.
+    store
+        .set_client_secret_hash("a", &[42; 32], 50)
+        .await
+        .expect("set secret");
+    let got = store.get_client("a").await.expect("get").expect("exists");
+    assert_eq!(got.secret_hash, Some(vec![42; 32]));
+    assert_eq!(got.updated_at, 50);
+    assert_eq!(got.created_at, 20);
+    assert!(matches!(
+        store.set_client_secret_hash("nope", &[1], 1).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Delete.
+    store.delete_client("a").await.expect("delete");
+    assert_eq!(store.get_client("a").await.expect("get"), None);
+    assert!(matches!(
+        store.delete_client("a").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.list_clients().await.expect("list").len(), 2);
+}
+
+#[tokio::test]
+async fn clients_generation_bumps_on_changes_only() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    let g0 = store.clients_generation().await.expect("gen");
+
+    store.create_client(&client("a", 1)).await.expect("create");
+    let g1 = store.clients_generation().await.expect("gen");
+    assert!(g1 > g0, "create must bump");
+
+    // Reads do not bump.
+    store.get_client("a").await.expect("get");
+    store.list_clients().await.expect("list");
+    assert_eq!(store.clients_generation().await.expect("gen"), g1);
+
+    store
+        .set_client_secret_hash("a", &[7], 2)
+        .await
+        .expect("set");
+    let g2 = store.clients_generation().await.expect("gen");
+    assert!(g2 > g1, "update must bump");
+
+    // Failed writes do not bump.
+    let _ = store.create_client(&client("a", 1)).await;
+    let _ = store.delete_client("missing").await;
+    let _ = store.set_client_secret_hash("missing", &[1], 3).await;
+    assert_eq!(store.clients_generation().await.expect("gen"), g2);
+
+    store.delete_client("a").await.expect("delete");
+    let g3 = store.clients_generation().await.expect("gen");
+    assert!(g3 > g2, "delete must bump");
+
+    // Key changes do not touch the clients generation.
+    store
+        .apply_key_changes(&[KeyChange::Insert(key("k", KeyState::Next, 1))])
+        .await
+        .expect("keys");
+    assert_eq!(store.clients_generation().await.expect("gen"), g3);
+}
+
+#[tokio::test]
+async fn key_rotation_and_generation() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    assert!(store.list_keys().await.expect("list").is_empty());
+    let g0 = store.keys_generation().await.expect("gen");
+
+    store
+        .apply_key_changes(&[
+            KeyChange::Insert(key("k1", KeyState::Active, 100)),
+            KeyChange::Insert(key("k2", KeyState::Next, 200)),
+        ])
+        .await
+        .expect("insert");
+    let g1 = store.keys_generation().await.expect("gen");
+    assert!(g1 > g0);
+    assert_eq!(store.list_keys().await.expect("list").len(), 2);
+    // Reads do not bump.
+    assert_eq!(store.keys_generation().await.expect("gen"), g1);
+
+    // Rotation: k1 retires, k2 activates, k3 becomes next — atomically.
+    store
+        .apply_key_changes(&[
+            KeyChange::SetState {
+                kid: "k1".into(),
+                state: KeyState::Retired,
+                at: 300,
+            },
+            KeyChange::SetState {
+                kid: "k2".into(),
+                state: KeyState::Active,
+                at: 300,
+            },
+            KeyChange::Insert(key("k3", KeyState::Next, 300)),
+        ])
+        .await
+        .expect("rotate");
+    let g2 = store.keys_generation().await.expect("gen");
+    assert!(g2 > g1);
+
+    let keys = store.list_keys().await.expect("list");
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["k1", "k2", "k3"]);
+    assert_eq!(keys[0].state, KeyState::Retired);
+    assert_eq!(keys[0].activated_at, Some(100));
+    assert_eq!(keys[0].retired_at, Some(300));
+    assert_eq!(keys[1].state, KeyState::Active);
+    assert_eq!(keys[1].activated_at, Some(300));
+    assert_eq!(keys[1].retired_at, None);
+    assert_eq!(keys[2], key("k3", KeyState::Next, 300));
+
+    store
+        .apply_key_changes(&[KeyChange::Delete { kid: "k1".into() }])
+        .await
+        .expect("delete");
+    assert!(store.keys_generation().await.expect("gen") > g2);
+    assert_eq!(store.list_keys().await.expect("list").len(), 2);
+
+    // Empty batch is a no-op.
+    let g = store.keys_generation().await.expect("gen");
+    store.apply_key_changes(&[]).await.expect("empty");
+    assert_eq!(store.keys_generation().await.expect("gen"), g);
+}
+
+#[tokio::test]
+async fn failing_key_batch_leaves_nothing_applied() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    store
+        .apply_key_changes(&[
+            KeyChange::Insert(key("k1", KeyState::Active, 100)),
+            KeyChange::Insert(key("k2", KeyState::Next, 200)),
+        ])
+        .await
+        .expect("insert");
+    let before = store.list_keys().await.expect("list");
+    let g = store.keys_generation().await.expect("gen");
+
+    // Duplicate kid as the last change: earlier changes must be rolled back.
+    let err = store
+        .apply_key_changes(&[
+            KeyChange::SetState {
+                kid: "k1".into(),
+                state: KeyState::Retired,
+                at: 300,
+            },
+            KeyChange::Delete { kid: "k2".into() },
+            KeyChange::Insert(key("k3", KeyState::Next, 300)),
+            KeyChange::Insert(key("k1", KeyState::Next, 300)),
+        ])
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
+    assert_eq!(store.list_keys().await.expect("list"), before);
+    assert_eq!(store.keys_generation().await.expect("gen"), g);
+
+    // Unknown kid as the last change: NotFound, nothing applied.
+    let err = store
+        .apply_key_changes(&[
+            KeyChange::Insert(key("k4", KeyState::Next, 400)),
+            KeyChange::SetState {
+                kid: "ghost".into(),
+                state: KeyState::Active,
+                at: 400,
+            },
+        ])
+        .await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "{err:?}");
+    let err = store
+        .apply_key_changes(&[
+            KeyChange::Insert(key("k5", KeyState::Next, 400)),
+            KeyChange::Delete {
+                kid: "ghost".into(),
+            },
+        ])
+        .await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "{err:?}");
+    assert_eq!(store.list_keys().await.expect("list"), before);
+    assert_eq!(store.keys_generation().await.expect("gen"), g);
+
+    // The store is still usable after rollbacks.
+    store
+        .apply_key_changes(&[KeyChange::Insert(key("k3", KeyState::Next, 300))])
+        .await
+        .expect("insert after rollback");
+    assert_eq!(store.list_keys().await.expect("list").len(), 3);
+}
+
+#[tokio::test]
+async fn revocations_idempotent_filtered_and_purged() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    store.revoke("j1", 100).await.expect("revoke");
+    store.revoke("j1", 100).await.expect("revoke again");
+    store
+        .revoke("j1", 999)
+        .await
+        .expect("revoke again, other expiry");
+    store.revoke("j2", 200).await.expect("revoke");
+    store.revoke("j3", 50).await.expect("revoke");
+
+    assert_eq!(
+        store.revoked_since(0).await.expect("since"),
+        vec![("j1".into(), 100), ("j2".into(), 200), ("j3".into(), 50)]
+    );
+    assert_eq!(
+        store.revoked_since(100).await.expect("since"),
+        vec![("j2".to_owned(), 200)]
+    );
+    assert!(store.revoked_since(200).await.expect("since").is_empty());
+
+    assert_eq!(
+        store.purge_expired_revocations(100).await.expect("purge"),
+        2
+    );
+    assert_eq!(
+        store.purge_expired_revocations(100).await.expect("purge"),
+        0
+    );
+    assert_eq!(
+        store.revoked_since(0).await.expect("since"),
+        vec![("j2".to_owned(), 200)]
+    );
+}
+
+#[tokio::test]
+async fn record_once_detects_replays_and_expiry() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    assert!(store.record_once("pkjwt", "j", 100, 10).await.expect("rec"));
+    assert!(!store.record_once("pkjwt", "j", 100, 10).await.expect("rec"));
+    assert!(!store.record_once("pkjwt", "j", 200, 99).await.expect("rec"));
+    // Same id in another scope is independent.
+    assert!(store.record_once("other", "j", 100, 10).await.expect("rec"));
+
+    // Expired record (expires_at <= now) may be recorded again, without purge.
+    assert!(
+        store
+            .record_once("pkjwt", "j", 300, 100)
+            .await
+            .expect("rec")
+    );
+    assert!(
+        !store
+            .record_once("pkjwt", "j", 300, 150)
+            .await
+            .expect("rec")
+    );
+
+    // Purge removes only expired ones.
+    assert!(store.record_once("pkjwt", "k", 120, 10).await.expect("rec"));
+    assert_eq!(store.purge_expired_replays(200).await.expect("purge"), 2); // other/j, pkjwt/k
+    assert!(
+        !store
+            .record_once("pkjwt", "j", 400, 200)
+            .await
+            .expect("rec")
+    );
+    assert!(
+        store
+            .record_once("pkjwt", "k", 400, 200)
+            .await
+            .expect("rec")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_once_is_atomic_under_concurrency() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = file_store(&dir).await;
+    let b = file_store(&dir).await; // a second pool, like another process
+    let stores: [Arc<dyn ReplayStore>; 2] = [Arc::new(a.clone()), Arc::new(b.clone())];
+
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = Arc::clone(&stores[i % 2]);
+        tasks.push(tokio::spawn(async move {
+            store.record_once("pkjwt", "same-jti", 1_000, 10).await
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        if task.await.expect("join").expect("record_once") {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one caller may see the id as new");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn writes_survive_close_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.db");
+    {
+        let store = SqliteStore::open(&path).await.expect("open");
+        store.create_client(&client("a", 1)).await.expect("create");
+        store
+            .apply_key_changes(&[KeyChange::Insert(key("k1", KeyState::Active, 1))])
+            .await
+            .expect("keys");
+        store.revoke("j1", 100).await.expect("revoke");
+        assert!(store.record_once("s", "r1", 100, 1).await.expect("rec"));
+        store.close().await;
+    }
+    {
+        // Dropped without close: committed data must still be there.
+        let store = SqliteStore::open(&path).await.expect("reopen");
+        assert_eq!(
+            store.get_client("a").await.expect("get"),
+            Some(client("a", 1))
+        );
+        store.create_client(&client("b", 2)).await.expect("create");
+    }
+    let store = SqliteStore::open(&path).await.expect("reopen again");
+    assert_eq!(store.list_clients().await.expect("list").len(), 2);
+    assert_eq!(store.clients_generation().await.expect("gen"), 2);
+    assert_eq!(
+        store.list_keys().await.expect("keys"),
+        vec![key("k1", KeyState::Active, 1)]
+    );
+    assert_eq!(store.keys_generation().await.expect("gen"), 1);
+    assert_eq!(
+        store.revoked_since(0).await.expect("since"),
+        vec![("j1".to_owned(), 100)]
+    );
+    assert!(!store.record_once("s", "r1", 100, 1).await.expect("rec"));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_write_concurrently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = file_store(&dir).await;
+    let cli = file_store(&dir).await;
+    let seen = server.clients_generation().await.expect("gen");
+
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (store, tag) = if i % 2 == 0 {
+            (server.clone(), "server")
+        } else {
+            (cli.clone(), "cli")
+        };
+        tasks.push(tokio::spawn(async move {
+            let id = format!("{tag}-{i}");
+            store.create_client(&client(&id, i)).await?;
+            store.set_client_secret_hash(&id, &[1; 32], i + 1).await?;
+            store
+                .apply_key_changes(&[KeyChange::Insert(key(&id, KeyState::Next, i))])
+                .await?;
+            store.revoke(&id, 1_000).await?;
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.expect("join").expect("no busy/locked errors");
+    }
+
+    assert_eq!(server.list_clients().await.expect("list").len(), 40);
+    assert_eq!(cli.list_keys().await.expect("list").len(), 40);
+    assert_eq!(server.revoked_since(0).await.expect("since").len(), 40);
+    // 40 creates + 40 updates, from both handles.
+    assert_eq!(server.clients_generation().await.expect("gen"), seen + 80);
+    assert_eq!(server.keys_generation().await.expect("gen"), 40);
+
+    // The server sees a change made through the CLI's handle.
+    let before = server.clients_generation().await.expect("gen");
+    cli.delete_client("server-0").await.expect("cli delete");
+    assert_eq!(server.clients_generation().await.expect("gen"), before + 1);
+    assert_eq!(server.get_client("server-0").await.expect("get"), None);
+
+    server.close().await;
+    cli.close().await;
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_reported_with_column() {
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    store.create_client(&client("a", 1)).await.expect("create");
+    store
+        .apply_key_changes(&[KeyChange::Insert(key("k", KeyState::Next, 1))])
+        .await
+        .expect("keys");
+
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+    let mut raw = sqlx::SqliteConnection::connect_with(&opts)
+        .await
+        .expect("raw connect");
+    sqlx::query("UPDATE clients SET auth_method = 'bogus'")
+        .execute(&mut raw)
+        .await
+        .expect("raw");
+    match store.get_client("a").await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("auth_method"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(matches!(
+        store.list_clients().await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    sqlx::query("UPDATE clients SET auth_method = 'private_key_jwt', token_format = 'JWT'")
+        .execute(&mut raw)
+        .await
+        .expect("raw");
+    match store.get_client("a").await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("token_format"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+
+    sqlx::query("UPDATE clients SET token_format = 'jwt', scopes = '{\"not\":\"a list\"}'")
+        .execute(&mut raw)
+        .await
+        .expect("raw");
+    match store.get_client("a").await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("scopes"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+
+    sqlx::query("UPDATE signing_keys SET state = 'revoked'")
+        .execute(&mut raw)
+        .await
+        .expect("raw");
+    match store.list_keys().await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("state"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+
+    raw.close().await.expect("raw close");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn error_messages_do_not_leak_details() {
+    assert_eq!(StoreError::NotFound.to_string(), "not found");
+    assert_eq!(StoreError::Conflict.to_string(), "already exists");
+    let backend = StoreError::Backend(sqlx::Error::Protocol("SELECT secret".into()));
+    assert_eq!(backend.to_string(), "storage unavailable");
+}
+
+#[tokio::test]
+async fn traits_are_object_safe() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    let clients: Arc<dyn ClientStore> = Arc::new(store.clone());
+    let keys: Arc<dyn KeyStore> = Arc::new(store.clone());
+    let revocations: Arc<dyn RevocationStore> = Arc::new(store.clone());
+    let replays: Arc<dyn ReplayStore> = Arc::new(store.clone());
+    // Clones share the same in-memory database.
+    clients
+        .create_client(&client("x", 1))
+        .await
+        .expect("create");
+    assert!(store.get_client("x").await.expect("get").is_some());
+    assert!(keys.list_keys().await.expect("keys").is_empty());
+    revocations.revoke("j", 5).await.expect("revoke");
+    assert!(replays.record_once("s", "i", 5, 1).await.expect("rec"));
+    store.ping().await.expect("ping");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_open_of_a_fresh_file_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fresh.db");
+    let (a, b, c) = tokio::join!(
+        SqliteStore::open(&path),
+        SqliteStore::open(&path),
+        SqliteStore::open(&path)
+    );
+    let (a, b, c) = (a.expect("open a"), b.expect("open b"), c.expect("open c"));
+    a.create_client(&client("a", 1)).await.expect("create");
+    assert!(c.get_client("a").await.expect("get").is_some());
+    assert_eq!(b.clients_generation().await.expect("gen"), 1);
+    for s in [a, b, c] {
+        s.close().await;
+    }
+}

@@ -1,0 +1,368 @@
+//! `rampart client ...` and `rampart key ...`: the same operations as the admin API,
+//! working directly on the data directory (also while `serve` runs on it: the server
+//! notices the change within its poll interval).
+
+use std::path::PathBuf;
+
+use clap::{Subcommand, ValueEnum};
+use rampart_crypto::ExposeSecret;
+use rampart_idp::clients::NewClient;
+use rampart_idp::endpoints::admin::{ClientView, key_views, parse_jwt_alg};
+use rampart_idp::keys::KeyFamily;
+use rampart_idp::{ClientRegistry, KeyManager, unix_now};
+use rampart_store::{ClientAuthMethod, ClientTokenFormat};
+
+use crate::DataArgs;
+use crate::serve::{DataDir, open_data_dir};
+
+/// Token formats on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TokenFormatArg {
+    /// JWT (RFC 9068).
+    Jwt,
+    /// PASETO v4.public.
+    PasetoPublic,
+    /// PASETO v4.local (only the server can read it; gateways introspect it).
+    PasetoLocal,
+}
+
+/// Client authentication methods on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum AuthMethodArg {
+    /// HTTP Basic with client id and secret.
+    ClientSecretBasic,
+    /// Client id and secret in the form body.
+    ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523).
+    PrivateKeyJwt,
+}
+
+/// `rampart client ...`.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and secret (the secret only this once).
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Space-separated scopes the client may request.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// An audience (resource URI) the client may get tokens for; repeatable.
+        #[arg(long = "audience", required = true)]
+        audiences: Vec<String>,
+        /// Access-token format.
+        #[arg(long, value_enum, default_value = "jwt")]
+        token_format: TokenFormatArg,
+        /// Token endpoint authentication method.
+        #[arg(long, value_enum, default_value = "client_secret_basic")]
+        auth_method: AuthMethodArg,
+        /// The client's public JWKS, for private_key_jwt.
+        #[arg(long, value_name = "F")]
+        jwks_file: Option<PathBuf>,
+        /// Access-token lifetime in seconds.
+        #[arg(long)]
+        ttl: Option<i64>,
+        /// A chosen client id (default: random).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Print a JSON object with client_id and client_secret.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The client id.
+        client_id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client; its tokens stop being issued at once.
+    Delete {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The client id.
+        client_id: String,
+    },
+    /// Replace a client's secret; prints the new one once.
+    RotateSecret {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The client id.
+        client_id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rampart key ...`.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Rotate signing keys: next becomes active, active becomes retired.
+    Rotate {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this family: jwt, paseto-public or paseto-local.
+        #[arg(long)]
+        family: Option<String>,
+        /// Algorithm of the new JWT key: EdDSA, ES256 or RS256.
+        #[arg(long)]
+        alg: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys and their states.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn registry(data: &DataDir) -> ClientRegistry {
+    let config = data.settings.idp_config(String::new());
+    ClientRegistry::new(data.store.clone(), data.master.secret_hasher(), &config)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_client(view: &ClientView) {
+    println!("client_id:    {}", view.client_id);
+    println!("name:         {}", view.name);
+    println!("auth_method:  {}", view.auth_method.as_str());
+    println!("scope:        {}", view.scopes.join(" "));
+    println!("audiences:    {}", view.audiences.join(" "));
+    println!("token_format: {}", view.token_format.as_str());
+    println!("ttl:          {} s", view.access_token_ttl_secs);
+}
+
+/// Runs a client command.
+pub async fn client(command: ClientCommand) -> Result<(), String> {
+    match command {
+        ClientCommand::Create {
+            data,
+            name,
+            scope,
+            audiences,
+            token_format,
+            auth_method,
+            jwks_file,
+            ttl,
+            client_id,
+            json,
+        } => {
+            let dir = open_data_dir(&data).await?;
+            let jwks = match &jwks_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| format!("--jwks-file {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let new = NewClient {
+                client_id,
+                name,
+                scopes: vec![scope],
+                audiences,
+                token_format: match token_format {
+                    TokenFormatArg::Jwt => ClientTokenFormat::Jwt,
+                    TokenFormatArg::PasetoPublic => ClientTokenFormat::PasetoPublic,
+                    TokenFormatArg::PasetoLocal => ClientTokenFormat::PasetoLocal,
+                },
+                auth_method: match auth_method {
+                    AuthMethodArg::ClientSecretBasic => ClientAuthMethod::ClientSecretBasic,
+                    AuthMethodArg::ClientSecretPost => ClientAuthMethod::ClientSecretPost,
+                    AuthMethodArg::PrivateKeyJwt => ClientAuthMethod::PrivateKeyJwt,
+                },
+                jwks,
+                ttl_secs: ttl,
+            };
+            let created = registry(&dir)
+                .create(new, unix_now())
+                .await
+                .map_err(|e| e.to_string())?;
+            let secret = created
+                .secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned());
+            if json {
+                print_json(&serde_json::json!({
+                    "client_id": created.record.client_id,
+                    "client_secret": secret,
+                }))?;
+            } else {
+                println!("client_id:     {}", created.record.client_id);
+                if let Some(secret) = secret {
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown only now; it is stored as a keyed hash)");
+                }
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+        ClientCommand::List { data, json } => {
+            let dir = open_data_dir(&data).await?;
+            let clients = registry(&dir).list().await.map_err(|e| e.to_string())?;
+            let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
+            if json {
+                print_json(&views)?;
+            } else {
+                for v in &views {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        v.client_id,
+                        v.name,
+                        v.token_format.as_str(),
+                        v.scopes.join(" ")
+                    );
+                }
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+        ClientCommand::Show {
+            data,
+            client_id,
+            json,
+        } => {
+            let dir = open_data_dir(&data).await?;
+            let record = registry(&dir)
+                .get(&client_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let view = ClientView::from(&record);
+            if json {
+                print_json(&view)?;
+            } else {
+                print_client(&view);
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+        ClientCommand::Delete { data, client_id } => {
+            let dir = open_data_dir(&data).await?;
+            registry(&dir)
+                .delete(&client_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("deleted {client_id}");
+            dir.store.close().await;
+            Ok(())
+        }
+        ClientCommand::RotateSecret {
+            data,
+            client_id,
+            json,
+        } => {
+            let dir = open_data_dir(&data).await?;
+            let secret = registry(&dir)
+                .rotate_secret(&client_id, unix_now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&serde_json::json!({
+                    "client_id": client_id,
+                    "client_secret": secret.expose_secret(),
+                }))?;
+            } else {
+                println!("client_id:     {client_id}");
+                println!("client_secret: {}", secret.expose_secret());
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// Runs a key command.
+pub async fn key(command: KeyCommand) -> Result<(), String> {
+    match command {
+        KeyCommand::Rotate {
+            data,
+            family,
+            alg,
+            json,
+        } => {
+            let dir = open_data_dir(&data).await?;
+            let families = match family.as_deref() {
+                None => KeyFamily::ALL.to_vec(),
+                Some(name) => vec![
+                    KeyFamily::parse(name)
+                        .ok_or("--family: one of jwt, paseto-public, paseto-local")?,
+                ],
+            };
+            let alg = match alg.as_deref() {
+                None => None,
+                Some(name) => Some(parse_jwt_alg(name).ok_or("--alg: one of EdDSA, ES256, RS256")?),
+            };
+            let manager = open_keys(&dir).await?;
+            let rotations = manager
+                .rotate(&families, alg, unix_now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&rotations)?;
+            } else {
+                for r in rotations {
+                    println!(
+                        "{}: active {} (retired {}), next {}",
+                        r.family,
+                        r.activated,
+                        r.retired.as_deref().unwrap_or("-"),
+                        r.next
+                    );
+                }
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+        KeyCommand::List { data, json } => {
+            let dir = open_data_dir(&data).await?;
+            let manager = open_keys(&dir).await?;
+            let views = key_views(&manager);
+            if json {
+                print_json(&views)?;
+            } else {
+                for v in views {
+                    println!("{}\t{}\t{}", v.state, v.kind, v.kid);
+                }
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn open_keys(dir: &DataDir) -> Result<KeyManager, String> {
+    let config = dir.settings.idp_config(String::new());
+    KeyManager::load(
+        dir.store.clone(),
+        dir.master.envelope(),
+        &config,
+        unix_now(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}

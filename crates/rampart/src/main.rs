@@ -1,0 +1,80 @@
+//! `rampart`: the single binary. `serve` runs the authorization server; `client` and `key`
+//! manage the same data directory, also while `serve` runs.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod dev_tls;
+mod listener;
+mod serve;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Rampart: identity, tokens and the gateway of a microservice system, in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "rampart", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every command that opens the data directory.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE", env = "RAMPART_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory; overrides `server.data_dir`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the authorization server (HTTPS).
+    Serve {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Listen address; overrides `server.listen`. Port 0 picks a free port.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(cli::ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(cli::KeyCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { data, listen } => serve::run(data, listen).await,
+            Command::Client(command) => cli::client(command).await,
+            Command::Key(command) => cli::key(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `rampart serve`: opens the data directory (creating it on first start), loads or creates
+//! the master key, keyring and TLS material, and serves the authorization server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rampart_crypto::{ExposeSecret, MasterKey};
+use rampart_idp::AuthServer;
+use rampart_store::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::DataArgs;
+use crate::settings::Settings;
+
+/// The opened data directory.
+pub struct DataDir {
+    /// Effective settings.
+    pub settings: Settings,
+    /// The directory.
+    pub path: PathBuf,
+    /// The master key.
+    pub master: MasterKey,
+    /// The database.
+    pub store: Arc<SqliteStore>,
+}
+
+/// Opens (creating if needed) the data directory named by `args` and the settings.
+pub async fn open_data_dir(args: &DataArgs) -> Result<DataDir, String> {
+    let mut settings = Settings::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
+    let path = settings.server.data_dir.clone();
+    crate::dev_tls::create_private_dir(&path)?;
+    let master = load_master_key(&path)?;
+    let store = SqliteStore::open(&path.join("rampart.db"))
+        .await
+        .map_err(|e| format!("database {}: {e}", path.join("rampart.db").display()))?;
+    Ok(DataDir {
+        settings,
+        path,
+        master,
+        store: Arc::new(store),
+    })
+}
+
+/// `RAMPART_MASTER_KEY` if set, else `DATA_DIR/master.key` (created with mode 0600).
+fn load_master_key(data_dir: &Path) -> Result<MasterKey, String> {
+    if let Ok(value) = std::env::var("RAMPART_MASTER_KEY") {
+        return MasterKey::from_base64(&value).map_err(|e| format!("RAMPART_MASTER_KEY: {e}"));
+    }
+    let path = data_dir.join("master.key");
+    let (key, created) = MasterKey::load_or_create(&path).map_err(|e| e.to_string())?;
+    if created {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "Created master key {} (mode 0600). Back it up: without it, keys and secrets cannot be read.",
+            path.display()
+        );
+    }
+    Ok(key)
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(args: DataArgs, listen: Option<SocketAddr>) -> Result<(), String> {
+    let data = open_data_dir(&args).await?;
+    init_tracing(&data.settings.server.log_format);
+    let settings = &data.settings;
+    let listen = listen.unwrap_or(settings.server.listen);
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let issuer = settings
+        .server
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("https://{local}"));
+
+    let configured_tls = settings
+        .server
+        .tls_cert
+        .as_deref()
+        .zip(settings.server.tls_key.as_deref());
+    let tls = crate::dev_tls::load_or_create(
+        &data.path,
+        &data.master.envelope(),
+        configured_tls,
+        local.ip(),
+    )?;
+
+    let server = AuthServer::open(
+        data.store.clone(),
+        &data.master,
+        settings.idp_config(issuer.clone()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let admin_secret = server
+        .ensure_admin_client()
+        .await
+        .map_err(|e| e.to_string())?;
+    let server = Arc::new(server);
+
+    // Written with errors ignored: a closed stdout must never stop the server.
+    let mut banner: Vec<String> = Vec::new();
+    banner.push("Rampart authorization server".to_owned());
+    banner.push(format!("issuer: {issuer}"));
+    banner.push(format!("listening: https://{local}"));
+    if let Some(ca) = &tls.ca_path {
+        banner.push(format!(
+            "dev CA: {} (trust it, e.g. curl --cacert {})",
+            ca.display(),
+            ca.display()
+        ));
+    }
+    banner.push(format!("data: {}", data.path.display()));
+    if let Some(secret) = admin_secret {
+        banner.push(String::new());
+        banner.push("Admin API credentials (shown once; stored only as a keyed hash):".to_owned());
+        banner.push("  client_id:     rampart-admin".to_owned());
+        banner.push(format!("  client_secret: {}", secret.expose_secret()));
+    }
+    banner.push(String::new());
+    banner.push("Create a client:".to_owned());
+    banner.push(format!(
+        "  rampart client create --data-dir {} --name my-service --scope \"orders:read\" --audience https://api.example.com/orders",
+        data.path.display()
+    ));
+    banner.push("Get a token:".to_owned());
+    banner.push(format!("  curl --cacert {}/tls/ca.pem -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials {issuer}/token", data.path.display()));
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all((banner.join("\n") + "\n").as_bytes());
+        let _ = out.flush();
+    }
+
+    tokio::spawn(server.clone().maintenance_loop());
+    let router = server.router();
+    crate::listener::serve_tls(
+        listener,
+        tls.config,
+        router,
+        &settings.limits,
+        shutdown_signal(),
+    )
+    .await;
+    data.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,394 @@
+//! The configuration file (TOML) and its environment overrides.
+//!
+//! Every key can be set in the file or by an environment variable
+//! `RAMPART_<SECTION>_<KEY>` (e.g. `RAMPART_SERVER_LISTEN`, `RAMPART_TOKENS_DEFAULT_TTL`),
+//! which wins over the file. Unknown sections or keys are errors that name the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[tokens]`.
+    pub tokens: TokenSettings,
+    /// `[keys]`.
+    pub keys: KeySettings,
+    /// `[limits]`.
+    pub limits: LimitSettings,
+}
+
+/// `[server]`: where and how the authorization server listens.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// HTTPS listen address.
+    pub listen: SocketAddr,
+    /// Issuer URL; `https://<listen address>` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Data directory (database, master key, dev CA).
+    pub data_dir: PathBuf,
+    /// PEM certificate chain; the dev CA issues one when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            issuer: None,
+            data_dir: PathBuf::from("./rampart-data"),
+            tls_cert: None,
+            tls_key: None,
+            log_format: "text".to_owned(),
+        }
+    }
+}
+
+/// `[tokens]`: access-token policy.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// Default access-token lifetime, seconds.
+    pub default_ttl: i64,
+    /// Longest access-token lifetime any client may get, seconds.
+    pub max_ttl: i64,
+    /// Clock skew tolerance, seconds.
+    pub leeway: u64,
+    /// Algorithm of new JWT signing keys: `EdDSA`, `ES256` or `RS256`.
+    pub jwt_alg: String,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            default_ttl: 600,
+            max_ttl: 86_400,
+            leeway: 30,
+            jwt_alg: "EdDSA".to_owned(),
+        }
+    }
+}
+
+/// `[keys]`: signing key rotation.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Rotate every family's signing key after this many seconds; 0 disables.
+    pub rotation_interval: i64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            rotation_interval: 30 * 86_400,
+        }
+    }
+}
+
+/// `[limits]`: bounds on every input.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Most concurrent connections; more are refused.
+    pub max_connections: usize,
+    /// Time to complete the TLS handshake, seconds.
+    pub handshake_timeout: u64,
+    /// Time to send the request headers, seconds (slow-header clients are cut off).
+    pub header_read_timeout: u64,
+    /// Time to answer one request, seconds.
+    pub request_timeout: u64,
+    /// Largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024,
+            max_connections: 10_000,
+            handshake_timeout: 10,
+            header_read_timeout: 10,
+            request_timeout: 30,
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file or an override is not valid.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Reads `path` (if any), applies `RAMPART_<SECTION>_<KEY>` environment overrides, and
+    /// validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Settings::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| SettingsError::Read {
+                path: p.to_owned(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        let known = known_keys();
+        for (section, value) in &table {
+            let Some((_, keys)) = known.iter().find(|(s, _)| s == section) else {
+                return Err(SettingsError::Invalid(format!(
+                    "unknown section [{section}]"
+                )));
+            };
+            let Some(entries) = value.as_table() else {
+                return Err(SettingsError::Invalid(format!(
+                    "[{section}] must be a table"
+                )));
+            };
+            for key in entries.keys() {
+                if !keys.contains(key) {
+                    return Err(SettingsError::Invalid(format!(
+                        "unknown key {section}.{key}"
+                    )));
+                }
+            }
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("RAMPART_") else {
+                continue;
+            };
+            let Some((section, keys)) = known.iter().find(|(s, _)| {
+                rest.strip_prefix(&s.to_uppercase())
+                    .is_some_and(|r| r.starts_with('_'))
+            }) else {
+                continue;
+            };
+            let key_part = &rest[section.len() + 1..];
+            let Some(key) = keys.iter().find(|k| k.to_uppercase() == key_part) else {
+                return Err(SettingsError::Invalid(format!(
+                    "environment variable {name} names no key of [{section}]"
+                )));
+            };
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let Some(t) = entry.as_table_mut() {
+                t.insert(key.clone(), env_value(&value));
+            }
+        }
+        let merged = toml::to_string(&table).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        let settings: Settings =
+            toml::from_str(&merged).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |key: &str, why: &str| Err(SettingsError::Invalid(format!("{key}: {why}")));
+        if let Some(issuer) = &self.server.issuer {
+            match url::Url::parse(issuer) {
+                Ok(u)
+                    if u.scheme() == "https"
+                        && u.query().is_none()
+                        && u.fragment().is_none()
+                        && !issuer.ends_with('/') => {}
+                _ => {
+                    return bad(
+                        "server.issuer",
+                        "must be an https URL without query, fragment or trailing slash",
+                    );
+                }
+            }
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return bad(
+                "server.tls_cert",
+                "tls_cert and tls_key must be set together",
+            );
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return bad("server.log_format", "must be \"text\" or \"json\"");
+        }
+        if self.tokens.default_ttl < 1 || self.tokens.default_ttl > self.tokens.max_ttl {
+            return bad("tokens.default_ttl", "must be between 1 and tokens.max_ttl");
+        }
+        if self.tokens.max_ttl < 1 || self.tokens.max_ttl > 7 * 86_400 {
+            return bad("tokens.max_ttl", "must be between 1 and 604800 (7 days)");
+        }
+        if self.tokens.leeway > 300 {
+            return bad("tokens.leeway", "must be at most 300 seconds");
+        }
+        if rampart_idp::endpoints::admin::parse_jwt_alg(&self.tokens.jwt_alg).is_none() {
+            return bad("tokens.jwt_alg", "must be EdDSA, ES256 or RS256");
+        }
+        if self.keys.rotation_interval < 0
+            || (self.keys.rotation_interval > 0 && self.keys.rotation_interval < 60)
+        {
+            return bad(
+                "keys.rotation_interval",
+                "must be 0 (off) or at least 60 seconds",
+            );
+        }
+        let l = &self.limits;
+        if !(1024..=1024 * 1024).contains(&l.max_body_bytes) {
+            return bad("limits.max_body_bytes", "must be between 1024 and 1048576");
+        }
+        if !(1..=1_000_000).contains(&l.max_connections) {
+            return bad("limits.max_connections", "must be between 1 and 1000000");
+        }
+        for (key, v) in [
+            ("limits.handshake_timeout", l.handshake_timeout),
+            ("limits.header_read_timeout", l.header_read_timeout),
+            ("limits.request_timeout", l.request_timeout),
+        ] {
+            if !(1..=600).contains(&v) {
+                return bad(key, "must be between 1 and 600 seconds");
+            }
+        }
+        if !(4096..=1024 * 1024).contains(&l.max_header_bytes) {
+            return bad(
+                "limits.max_header_bytes",
+                "must be between 4096 and 1048576",
+            );
+        }
+        Ok(())
+    }
+
+    /// The configured JWT algorithm.
+    pub fn jwt_alg(&self) -> rampart_token::JwtAlg {
+        rampart_idp::endpoints::admin::parse_jwt_alg(&self.tokens.jwt_alg)
+            .unwrap_or(rampart_token::JwtAlg::EdDSA)
+    }
+
+    /// The authorization server settings for `issuer`.
+    pub fn idp_config(&self, issuer: String) -> rampart_idp::IdpConfig {
+        let mut c = rampart_idp::IdpConfig::new(issuer);
+        c.default_access_token_ttl = self.tokens.default_ttl;
+        c.max_access_token_ttl = self.tokens.max_ttl;
+        c.leeway_secs = self.tokens.leeway;
+        c.jwt_alg = self.jwt_alg();
+        c.key_rotation_interval_secs = self.keys.rotation_interval;
+        c.max_body_bytes = self.limits.max_body_bytes;
+        c
+    }
+}
+
+/// Sections and their keys, taken from the defaults plus the optional keys.
+fn known_keys() -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    if let Ok(toml::Value::Table(defaults)) = toml::Value::try_from(Settings::default()) {
+        for (section, value) in defaults {
+            let mut keys: Vec<String> = value
+                .as_table()
+                .map(|t| t.keys().cloned().collect())
+                .unwrap_or_default();
+            if section == "server" {
+                keys.extend(["issuer", "tls_cert", "tls_key"].map(String::from));
+            }
+            out.push((section, keys));
+        }
+    }
+    out
+}
+
+/// An environment value as TOML when it parses as a number or boolean, else a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(b) = raw.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.server.listen.port(), 8443);
+        assert_eq!(s.tokens.default_ttl, 600);
+    }
+
+    #[test]
+    fn env_overrides_file_values() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("RAMPART_SERVER_LISTEN", "127.0.0.1:9000"),
+                ("RAMPART_TOKENS_DEFAULT_TTL", "120"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen.port(), 9000);
+        assert_eq!(s.tokens.default_ttl, 120);
+    }
+
+    #[test]
+    fn unknown_env_key_is_named() {
+        let err = Settings::load_with_env(None, env(&[("RAMPART_TOKENS_TTL", "5")])).unwrap_err();
+        assert!(err.to_string().contains("RAMPART_TOKENS_TTL"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let err = Settings::load_with_env(None, env(&[("RAMPART_TOKENS_DEFAULT_TTL", "soon")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("default_ttl"), "{err}");
+        let err =
+            Settings::load_with_env(None, env(&[("RAMPART_TOKENS_JWT_ALG", "HS256")])).unwrap_err();
+        assert!(err.to_string().contains("tokens.jwt_alg"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n").unwrap();
+        let err = Settings::load_with_env(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("server.lisen"), "{err}");
+    }
+}
