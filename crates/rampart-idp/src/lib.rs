@@ -19,6 +19,7 @@ pub mod form;
 pub mod grant;
 pub mod keys;
 pub mod revocation;
+pub mod token_cache;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,6 +78,8 @@ pub struct AuthServer {
     pub revocations: RevocationList,
     /// One-time identifiers (client assertion `jti`s).
     pub replay: Arc<dyn ReplayStore>,
+    /// Tokens whose signature was already checked.
+    pub verified_tokens: token_cache::TokenCache,
 }
 
 impl AuthServer {
@@ -101,6 +104,7 @@ impl AuthServer {
             keys,
             revocations,
             replay: store,
+            verified_tokens: token_cache::TokenCache::default(),
         })
     }
 
@@ -213,6 +217,7 @@ impl AuthServer {
                 }
                 Err(e) => tracing::error!(error = %e, "scheduled key maintenance failed"),
             }
+            self.verified_tokens.purge(now);
             if let Err(e) = self.revocations.purge(now).await {
                 tracing::warn!(error = %e, "revocation purge failed");
             }

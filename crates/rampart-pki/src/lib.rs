@@ -146,7 +146,8 @@ fn first_cert_der(pem: &str) -> Result<CertificateDer<'static>, PkiError> {
 
 /// Parses all certificates of a PEM bundle.
 fn parse_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
-    let certs = rustls_pemfile::certs(&mut pem.as_bytes())
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| PkiError::InvalidPem("malformed certificate PEM"))?;
     if certs.is_empty() {
@@ -157,10 +158,12 @@ fn parse_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
 
 /// Parses the first private key of a PEM input.
 fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
-    rustls_pemfile::private_key(&mut pem.as_bytes())
+    use rustls::pki_types::pem::{self, PemObject};
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| match e {
+        pem::Error::NoItemsFound => PkiError::NoPrivateKey,
         // The underlying error is dropped so no key bytes can leak through it.
-        .map_err(|_| PkiError::InvalidPem("malformed private key PEM"))?
-        .ok_or(PkiError::NoPrivateKey)
+        _ => PkiError::InvalidPem("malformed private key PEM"),
+    })
 }
 
 fn parse_x509(der: &[u8]) -> Result<x509_parser::certificate::X509Certificate<'_>, PkiError> {

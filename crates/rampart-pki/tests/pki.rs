@@ -36,7 +36,9 @@ fn localhost_sans() -> (Vec<String>, Vec<IpAddr>) {
 }
 
 fn der(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()
         .unwrap()
         .unwrap()

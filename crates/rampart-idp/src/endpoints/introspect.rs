@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::client_auth::authenticate;
 use crate::error::OAuthError;
 use crate::form::Form;
+use crate::token_cache::token_hash;
 use crate::{AuthServer, unix_now};
 
 /// The introspection endpoint handler.
@@ -71,17 +72,43 @@ fn active_response(verified: &VerifiedClaims) -> serde_json::Value {
 }
 
 impl AuthServer {
-    /// Verifies a token this server issued: signature or decryption with the keyring,
-    /// issuer, lifetime, audience, and revocation. `None` for anything else.
+    /// Verifies a token this server issued: signature or decryption with the keyring (or
+    /// the cache of verified tokens), issuer, lifetime, audience, and revocation. `None` for
+    /// anything else.
     pub fn verify_own_token(&self, token: &str, audience: AudienceCheck) -> Option<VerifiedClaims> {
-        let keys = self.keys.snapshot();
-        let validation = Validation {
-            issuer: self.config.issuer.clone(),
-            audience,
-            leeway_secs: self.config.leeway_secs,
-            now: Some(unix_now()),
+        if token.len() > rampart_token::MAX_TOKEN_BYTES {
+            return None;
+        }
+        let now = unix_now();
+        let hash = token_hash(token);
+        let verified = match self.verified_tokens.get(&hash) {
+            Some(hit) => {
+                let claims = hit.claims();
+                let leeway = self.config.leeway_secs as i64;
+                if claims.exp + leeway <= now || claims.nbf - leeway > now {
+                    return None;
+                }
+                hit
+            }
+            None => {
+                let keys = self.keys.snapshot();
+                let validation = Validation {
+                    issuer: self.config.issuer.clone(),
+                    audience: AudienceCheck::Any,
+                    leeway_secs: self.config.leeway_secs,
+                    now: Some(now),
+                };
+                let verified =
+                    rampart_token::verify(token, keys.verification_keys(), &validation).ok()?;
+                self.verified_tokens.insert(hash, verified.clone(), now);
+                verified
+            }
         };
-        let verified = rampart_token::verify(token, keys.verification_keys(), &validation).ok()?;
+        if let AudienceCheck::OneOf(allowed) = &audience
+            && !verified.claims().aud.iter().any(|a| allowed.contains(a))
+        {
+            return None;
+        }
         if self.revocations.is_revoked(&verified.claims().jti) {
             return None;
         }

@@ -112,6 +112,14 @@ impl Server {
         server
     }
 
+    /// Stops the server and hands over its temporary directory, so the data outlives it.
+    pub fn stop(mut self) -> (PathBuf, tempfile::TempDir) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let tmp = self._tmp.take().expect("server owns its directory");
+        (self.data_dir.clone(), tmp)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
     }
