@@ -21,7 +21,9 @@ fn config() -> IdpConfig {
 
 async fn manager(master: &MasterKey) -> (KeyManager, Arc<SqliteStore>) {
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
-    let m = KeyManager::load(store.clone(), master.envelope(), &config(), NOW).await.unwrap();
+    let m = KeyManager::load(store.clone(), master.envelope(), &config(), NOW)
+        .await
+        .unwrap();
     (m, store)
 }
 
@@ -69,7 +71,10 @@ async fn scheduled_rotation_and_pruning() {
     // Due: every family rotates; the old key is retired, not removed.
     let rotations = m.maintain(NOW + 3600).await.unwrap();
     assert_eq!(rotations.len(), 3);
-    assert_ne!(m.snapshot().active(KeyFamily::Jwt).unwrap().kid(), first.kid());
+    assert_ne!(
+        m.snapshot().active(KeyFamily::Jwt).unwrap().kid(),
+        first.kid()
+    );
     assert_eq!(count(&m, KeyFamily::Jwt, KeyState::Retired), 1);
     let validation = Validation {
         issuer: "https://issuer.example".into(),
@@ -91,6 +96,9 @@ async fn wrong_master_key_cannot_load_the_keyring() {
     let master = MasterKey::generate().unwrap();
     let (_, store) = manager(&master).await;
     let other = MasterKey::generate().unwrap();
-    let err = KeyManager::load(store, other.envelope(), &config(), NOW).await.err().expect("must fail");
+    let err = KeyManager::load(store, other.envelope(), &config(), NOW)
+        .await
+        .err()
+        .expect("must fail");
     assert!(err.to_string().contains("wrong master key"), "{err}");
 }

@@ -51,7 +51,10 @@ fn bad_configuration_names_the_key() {
 fn master_key_from_the_environment_and_wrong_key_refused() {
     let key = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80";
     let server = Server::start_with_env(&[("RAMPART_MASTER_KEY", key)]);
-    assert!(!server.data_dir.join("master.key").exists(), "no key file when the env var is set");
+    assert!(
+        !server.data_dir.join("master.key").exists(),
+        "no key file when the env var is set"
+    );
     let (dir, _tmp) = server.stop();
     // The same data with another master key cannot be unsealed: a clear error, no start.
     let other = "AAAAEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80";
