@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use axum::http::{HeaderMap, header};
-use bytes::Bytes;
 
 use crate::error::OAuthError;
 
@@ -29,7 +28,7 @@ impl Form {
     /// Parses a form body, requiring the form content type. Empty values count as absent
     /// (RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were
     /// omitted from the request").
-    pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<Self, OAuthError> {
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())

@@ -1,10 +1,14 @@
 //! An HTTPS listener: TLS via rustls, HTTP/1.1 and HTTP/2 by ALPN, with explicit bounds on
 //! connections, handshake time, header read time, request head size and request time.
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -12,31 +16,34 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 
 use crate::settings::LimitSettings;
 
-/// Serves `router` over TLS on `listener` until `shutdown` resolves, then lets open
-/// connections finish for up to 10 seconds.
-pub async fn serve_tls(
+/// Serves over TLS on `listener` until `shutdown` resolves, then lets open connections
+/// finish for up to 10 seconds. `make_service` builds the service of one connection from
+/// the peer address.
+pub async fn serve_tls<F, S, B>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    router: Router,
+    make_service: F,
     limits: &LimitSettings,
     shutdown: impl std::future::Future<Output = ()>,
-) {
+) where
+    F: Fn(SocketAddr) -> S,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let acceptor = TlsAcceptor::from(tls);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let handshake_timeout = Duration::from_secs(limits.handshake_timeout);
     let header_timeout = Duration::from_secs(limits.header_read_timeout);
-    let request_timeout = Duration::from_secs(limits.request_timeout);
     let max_header_bytes = limits.max_header_bytes;
-    let service = ServiceBuilder::new()
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
-        .service(router);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -44,7 +51,7 @@ pub async fn serve_tls(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let (tcp, _peer) = match accepted {
+        let (tcp, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -60,7 +67,7 @@ pub async fn serve_tls(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let service = service.clone();
+        let service = make_service(peer);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
@@ -102,4 +109,22 @@ pub async fn serve_tls(
             tracing::warn!("connections still open after 10 s; closing");
         }
     }
+}
+
+/// The per-connection service of an axum router with the request timeout.
+pub fn router_service(
+    router: axum::Router,
+    limits: &LimitSettings,
+) -> impl Fn(SocketAddr) -> tower::util::BoxCloneService<Request<Incoming>, Response<Body>, Infallible>
+{
+    let timeout = Duration::from_secs(limits.request_timeout);
+    let service = ServiceBuilder::new()
+        .map_request(|req: Request<Incoming>| req.map(Body::new))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .service(router);
+    let service = tower::util::BoxCloneService::new(service);
+    move |_peer| service.clone()
 }

@@ -5,6 +5,7 @@
 
 mod cli;
 mod dev_tls;
+mod gateway;
 mod listener;
 mod serve;
 mod settings;
@@ -43,6 +44,11 @@ enum Command {
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Run the API gateway alone (needs a `[gateway]` section in the config).
+    Gateway {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(cli::ClientCommand),
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve { data, listen } => serve::run(data, listen).await,
+            Command::Gateway { data } => serve::run_gateway(data).await,
             Command::Client(command) => cli::client(command).await,
             Command::Key(command) => cli::key(command).await,
         }

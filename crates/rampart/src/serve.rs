@@ -151,12 +151,17 @@ pub async fn run(args: DataArgs, listen: Option<SocketAddr>) -> Result<(), Strin
         let _ = out.flush();
     }
 
+    if let Some(gateway) = &settings.gateway {
+        let running = crate::gateway::start(gateway, tls.config.clone(), shutdown_signal()).await?;
+        print_gateway(&running);
+    }
+
     tokio::spawn(server.clone().maintenance_loop());
-    let router = server.router();
+    let service = crate::listener::router_service(server.router(), &settings.limits);
     crate::listener::serve_tls(
         listener,
         tls.config,
-        router,
+        service,
         &settings.limits,
         shutdown_signal(),
     )
@@ -164,6 +169,50 @@ pub async fn run(args: DataArgs, listen: Option<SocketAddr>) -> Result<(), Strin
     data.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `rampart gateway`: the gateway alone, with its own TLS certificate or one from the dev CA
+/// of the data directory.
+pub async fn run_gateway(args: DataArgs) -> Result<(), String> {
+    let mut settings = Settings::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
+    init_tracing(&settings.server.log_format);
+    let Some(gateway) = settings.gateway.clone() else {
+        return Err("the configuration has no [gateway] section (see README: Gateway)".into());
+    };
+    let alpn: [&[u8]; 2] = [b"h2", b"http/1.1"];
+    let tls = match (&gateway.tls_cert, &gateway.tls_key) {
+        (Some(cert), Some(key)) => {
+            let chain = std::fs::read_to_string(cert)
+                .map_err(|e| format!("gateway.tls_cert {}: {e}", cert.display()))?;
+            let key = std::fs::read_to_string(key)
+                .map_err(|e| format!("gateway.tls_key {}: {e}", key.display()))?;
+            rampart_pki::server_config(&chain, &key, &alpn)
+                .map_err(|e| format!("gateway.tls_cert: {e}"))?
+        }
+        _ => {
+            let dir = &settings.server.data_dir;
+            crate::dev_tls::create_private_dir(dir)?;
+            let master = load_master_key(dir)?;
+            crate::dev_tls::load_or_create(dir, &master.envelope(), None, gateway.listen.ip())?
+                .config
+        }
+    };
+    let running = crate::gateway::start(&gateway, tls, shutdown_signal()).await?;
+    print_gateway(&running);
+    shutdown_signal().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_gateway(running: &crate::gateway::RunningGateway) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "gateway: https://{}", running.listen);
+    let _ = writeln!(out, "gateway admin: http://{}", running.admin);
+    let _ = out.flush();
 }
 
 async fn shutdown_signal() {

@@ -21,6 +21,9 @@ pub struct Settings {
     pub keys: KeySettings,
     /// `[limits]`.
     pub limits: LimitSettings,
+    /// `[gateway]`: when present, `serve` also runs the gateway; `rampart gateway` needs it.
+    #[serde(skip_serializing)]
+    pub gateway: Option<rampart_gateway::GatewayConfig>,
 }
 
 /// `[server]`: where and how the authorization server listens.
@@ -178,6 +181,10 @@ impl Settings {
                     "[{section}] must be a table"
                 )));
             };
+            if section == "gateway" {
+                // Nested tables and arrays: its own deny_unknown_fields names the key.
+                continue;
+            }
             for key in entries.keys() {
                 if !keys.contains(key) {
                     return Err(SettingsError::Invalid(format!(
@@ -202,6 +209,11 @@ impl Settings {
                     "environment variable {name} names no key of [{section}]"
                 )));
             };
+            if section == "gateway" && !table.contains_key("gateway") {
+                return Err(SettingsError::Invalid(format!(
+                    "environment variable {name} is set but the configuration has no [gateway] section"
+                )));
+            }
             let entry = table
                 .entry(section.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -321,6 +333,21 @@ fn known_keys() -> Vec<(String, Vec<String>)> {
             out.push((section, keys));
         }
     }
+    // The scalar keys of [gateway] that environment variables may set.
+    out.push((
+        "gateway".to_owned(),
+        [
+            "listen",
+            "admin_listen",
+            "tls_cert",
+            "tls_key",
+            "token_leeway",
+            "introspection_cache_ttl",
+            "negative_cache_ttl",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ));
     out
 }
 

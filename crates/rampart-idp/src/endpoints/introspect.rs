@@ -7,14 +7,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use rampart_token::{AudienceCheck, TokenFormat, Validation, VerifiedClaims};
 use serde_json::json;
 
-use crate::client_auth::authenticate;
 use crate::error::OAuthError;
-use crate::form::Form;
 use crate::token_cache::token_hash;
 use crate::{AuthServer, unix_now};
 
@@ -23,21 +21,8 @@ pub async fn introspect(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    match handle(&server, &headers, &body).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn handle(
-    server: &AuthServer,
-    headers: &HeaderMap,
-    body: &Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = Form::parse(headers, body)?;
-    let endpoint = server.config.endpoint("/introspect");
-    authenticate(server, headers, &form, &endpoint).await?;
+    let (form, _client) = super::client_request(&server, &headers, &body, "/introspect").await?;
     let token = form.require("token")?;
     let body = match server.verify_own_token(token, AudienceCheck::Any) {
         Some(verified) => active_response(&verified),

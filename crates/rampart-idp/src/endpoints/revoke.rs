@@ -5,35 +5,20 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use rampart_token::AudienceCheck;
 
 use crate::AuthServer;
-use crate::client_auth::authenticate;
 use crate::error::{ErrorCode, OAuthError};
-use crate::form::Form;
 
 /// The revocation endpoint handler.
 pub async fn revoke(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    match handle(&server, &headers, &body).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn handle(
-    server: &AuthServer,
-    headers: &HeaderMap,
-    body: &Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = Form::parse(headers, body)?;
-    let endpoint = server.config.endpoint("/revoke");
-    let client = authenticate(server, headers, &form, &endpoint).await?.0;
+    let (form, client) = super::client_request(&server, &headers, &body, "/revoke").await?;
     let token = form.require("token")?;
     // RFC 7009 §2.2: an invalid, expired or already revoked token is answered with 200.
     if let Some(verified) = server.verify_own_token(token, AudienceCheck::Any) {

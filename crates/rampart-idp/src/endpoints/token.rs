@@ -4,12 +4,10 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 
-use crate::client_auth::authenticate;
 use crate::error::{ErrorCode, OAuthError};
-use crate::form::Form;
 use crate::grant::client_credentials;
 use crate::{AuthServer, unix_now};
 
@@ -18,25 +16,12 @@ pub async fn token(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    match handle(&server, &headers, &body).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn handle(
-    server: &AuthServer,
-    headers: &HeaderMap,
-    body: &Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = Form::parse(headers, body)?;
+    let (form, client) = super::client_request(&server, &headers, &body, "/token").await?;
     let grant_type = form.require("grant_type")?;
-    let endpoint = server.config.token_endpoint();
-    let client = authenticate(server, headers, &form, &endpoint).await?.0;
     match grant_type {
         "client_credentials" => {
-            let response = client_credentials::issue(server, &client, &form, unix_now())?;
+            let response = client_credentials::issue(&server, &client, &form, unix_now())?;
             Ok(super::no_store_json(response))
         }
         _ => Err(OAuthError::new(

@@ -1,0 +1,313 @@
+//! The audit log: one JSON line per request, sent through a bounded channel to a writer task.
+//!
+//! Decision: the request path never blocks on the audit log. When the channel is full the
+//! record is dropped and counted in `rampart_gateway_audit_dropped_total`.
+//!
+//! Records never contain `Authorization`, cookies, tokens or API keys: only the fields of
+//! [`AuditRecord`], with sensitive query parameters masked (see [`mask_query`]).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use http::Request;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tower::{Layer, Service};
+
+use crate::context::{BoxBody, BoxFuture, Outcome, PrincipalFacts, RequestIds, RouteId};
+
+/// Query parameter names whose values are masked (case-insensitive).
+pub const SENSITIVE_PARAMS: [&str; 8] = [
+    "access_token",
+    "token",
+    "api_key",
+    "apikey",
+    "key",
+    "password",
+    "secret",
+    "code",
+];
+
+/// Longest path logged, bytes (longer ones are cut).
+pub const MAX_LOGGED_PATH: usize = 2048;
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// RFC 3339 UTC time the request arrived.
+    pub time: String,
+    /// `X-Request-Id`.
+    pub request_id: String,
+    /// `traceparent`.
+    pub traceparent: String,
+    /// Route id, if one matched.
+    pub route: Option<String>,
+    /// Method.
+    pub method: String,
+    /// Path and query, sensitive parameters masked.
+    pub path: String,
+    /// `sub` of the principal.
+    pub principal: Option<String>,
+    /// `client_id` of the principal.
+    pub client_id: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// Short reason label.
+    pub reason: &'static str,
+    /// Response status.
+    pub status: u16,
+    /// Time to the response head.
+    pub latency_ms: u64,
+    /// The upstream tried last.
+    pub upstream: Option<String>,
+}
+
+/// Masks the values of [`SENSITIVE_PARAMS`] in a path-and-query.
+pub fn mask_query(path_and_query: &str) -> String {
+    let mut out = match path_and_query.split_once('?') {
+        None => path_and_query.to_owned(),
+        Some((path, query)) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| {
+                    let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+                    let lname = name.to_ascii_lowercase();
+                    if SENSITIVE_PARAMS.contains(&lname.as_str()) {
+                        format!("{name}=***")
+                    } else {
+                        pair.to_owned()
+                    }
+                })
+                .collect();
+            format!("{path}?{}", masked.join("&"))
+        }
+    };
+    if out.len() > MAX_LOGGED_PATH {
+        let mut cut = MAX_LOGGED_PATH;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("...");
+    }
+    out
+}
+
+/// RFC 3339 (UTC, milliseconds) for a time since the epoch.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil from days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Where audit records go.
+#[derive(Debug, Clone)]
+pub struct AuditSink {
+    tx: Option<mpsc::Sender<AuditRecord>>,
+}
+
+impl AuditSink {
+    /// Spawns a blocking writer task writing one JSON line per record to `writer` (flushed after
+    /// each line), fed by a channel of `capacity` records. Must be called within a tokio
+    /// runtime. The task ends when every clone of the sink is dropped.
+    pub fn spawn(mut writer: Box<dyn Write + Send>, capacity: usize) -> AuditSink {
+        let (sink, mut rx) = Self::channel(capacity);
+        tokio::task::spawn_blocking(move || {
+            while let Some(record) = rx.blocking_recv() {
+                let line = match serde_json::to_string(&record) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit record not serializable");
+                        continue;
+                    }
+                };
+                if let Err(e) = writeln!(writer, "{line}").and_then(|()| writer.flush()) {
+                    tracing::error!(error = %e, "audit write failed");
+                }
+            }
+        });
+        sink
+    }
+
+    /// A sink and the receiving end of its channel (for tests, or a custom writer).
+    pub fn channel(capacity: usize) -> (AuditSink, mpsc::Receiver<AuditRecord>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (AuditSink { tx: Some(tx) }, rx)
+    }
+
+    /// A sink that drops every record.
+    pub fn discard() -> AuditSink {
+        AuditSink { tx: None }
+    }
+
+    /// Sends `record` without waiting; drops (and counts) it when the channel is full.
+    pub fn record(&self, record: AuditRecord) {
+        if let Some(tx) = &self.tx
+            && tx.try_send(record).is_err()
+        {
+            metrics::counter!("rampart_gateway_audit_dropped_total").increment(1);
+        }
+    }
+}
+
+/// Emits an [`AuditRecord`] for every request.
+#[derive(Debug, Clone)]
+pub struct AuditLayer {
+    sink: Arc<AuditSink>,
+}
+
+impl AuditLayer {
+    /// A layer writing to `sink`.
+    pub fn new(sink: AuditSink) -> Self {
+        Self {
+            sink: Arc::new(sink),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = Audit<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Audit {
+            inner,
+            sink: Arc::clone(&self.sink),
+        }
+    }
+}
+
+/// See [`AuditLayer`].
+#[derive(Debug, Clone)]
+pub struct Audit<S> {
+    inner: S,
+    sink: Arc<AuditSink>,
+}
+
+impl<S, B> Service<Request<B>> for Audit<S>
+where
+    S: Service<Request<B>, Response = http::Response<BoxBody>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<BoxBody>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let time = rfc3339(SystemTime::now());
+        let ids = req.extensions().get::<RequestIds>().cloned();
+        let method = req.method().as_str().to_owned();
+        let path = mask_query(
+            req.uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path(), |pq| pq.as_str()),
+        );
+        let sink = Arc::clone(&self.sink);
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            let ext = resp.extensions();
+            let outcome = ext.get::<Outcome>();
+            let facts = ext.get::<PrincipalFacts>();
+            let ids = ids.unwrap_or(RequestIds {
+                request_id: String::new(),
+                traceparent: String::new(),
+            });
+            sink.record(AuditRecord {
+                time,
+                request_id: ids.request_id,
+                traceparent: ids.traceparent,
+                route: ext.get::<RouteId>().map(|r| r.0.to_string()),
+                method,
+                path,
+                principal: facts.map(|f| f.subject.clone()),
+                client_id: facts.and_then(|f| f.client_id.clone()),
+                decision: if outcome.is_some_and(|o| o.allowed) {
+                    "allow"
+                } else {
+                    "deny"
+                },
+                reason: outcome.map_or("unknown", |o| o.reason),
+                status: resp.status().as_u16(),
+                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                upstream: outcome.and_then(|o| o.upstream.clone()),
+            });
+            Ok(resp)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn masks_sensitive_params() {
+        assert_eq!(
+            mask_query("/a?access_token=abc&x=1&Token=t&code=c&keep=key"),
+            "/a?access_token=***&x=1&Token=***&code=***&keep=key"
+        );
+        assert_eq!(mask_query("/a"), "/a");
+        assert!(mask_query(&format!("/{}", "a".repeat(5000))).len() < 2100);
+    }
+
+    #[test]
+    fn time_format() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[tokio::test]
+    async fn full_channel_drops_without_blocking() {
+        let (sink, mut rx) = AuditSink::channel(1);
+        let rec = AuditRecord {
+            time: String::new(),
+            request_id: "1".into(),
+            traceparent: String::new(),
+            route: None,
+            method: "GET".into(),
+            path: "/".into(),
+            principal: None,
+            client_id: None,
+            decision: "deny",
+            reason: "x",
+            status: 404,
+            latency_ms: 0,
+            upstream: None,
+        };
+        sink.record(rec.clone());
+        sink.record(AuditRecord {
+            request_id: "2".into(),
+            ..rec
+        });
+        assert_eq!(rx.recv().await.map(|r| r.request_id), Some("1".into()));
+        assert!(rx.try_recv().is_err());
+    }
+}

@@ -1,0 +1,477 @@
+//! The `[gateway]` configuration table and its validation.
+//!
+//! Every key name here is part of the external contract (tools outside the project write these
+//! files), so every struct denies unknown fields and every validation error names the key.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Why a configuration was rejected. The message names the offending key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// The key, e.g. `gateway.routes[orders].audience`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// A new error for `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The `[gateway]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where the binary serves the gateway over HTTPS; default `127.0.0.1:9443`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the binary serves `/metrics`, `/healthz` and `/readyz` (plain HTTP, keep it on
+    /// loopback or a private network); default `127.0.0.1:9901`.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// Clock skew tolerated on `exp`/`nbf`, seconds; default 30.
+    #[serde(default = "default_token_leeway")]
+    pub token_leeway: u64,
+    /// Longest time an active introspection result is reused (never past the token's
+    /// expiry), seconds; default 60.
+    #[serde(default = "default_introspection_cache_ttl")]
+    pub introspection_cache_ttl: u64,
+    /// How long an inactive introspection result is reused, seconds; default 5.
+    #[serde(default = "default_negative_cache_ttl")]
+    pub negative_cache_ttl: u64,
+    /// PEM certificate chain for the listener.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for the listener.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Peers (CIDRs or single addresses) whose `X-Forwarded-For` is trusted.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Extra inbound identity headers to remove, on top of the built-in list.
+    #[serde(default)]
+    pub strip_headers: Vec<String>,
+    /// Size and time bounds.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Token issuers the authenticator trusts (consumed by the authenticator's builder).
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+    /// Routes.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9443))
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9901))
+}
+
+fn default_token_leeway() -> u64 {
+    30
+}
+
+fn default_introspection_cache_ttl() -> u64 {
+    60
+}
+
+fn default_negative_cache_ttl() -> u64 {
+    5
+}
+
+/// `[gateway.limits]`; every key optional.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest total size of the request headers, bytes (enforced by the listener and checked
+    /// again by the gateway: 431).
+    pub max_header_bytes: usize,
+    /// Most request header fields (enforced by the listener and checked again by the gateway:
+    /// 431).
+    pub max_headers: usize,
+    /// Largest request body, bytes (413 above it).
+    pub max_body_bytes: u64,
+    /// Seconds to receive the request head (enforced by the listener).
+    pub header_read_timeout: u64,
+    /// Seconds to wait for the upstream's response head (504 after it).
+    pub upstream_timeout: u64,
+    /// Most concurrent connections (enforced by the listener).
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 16384,
+            max_headers: 100,
+            max_body_bytes: 1_048_576,
+            header_read_timeout: 10,
+            upstream_timeout: 30,
+            max_connections: 10000,
+        }
+    }
+}
+
+/// `[[gateway.issuers]]`: used to build the authenticator; the gateway only validates it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The `iss` value.
+    pub issuer: String,
+    /// JWKS endpoint.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// RFC 7662 introspection endpoint.
+    #[serde(default)]
+    pub introspection_uri: Option<String>,
+    /// Client id for introspection.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Name of the environment variable holding the introspection client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// CA bundle to trust for this issuer.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[[gateway.routes]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Unique id, used in metrics, audit records and rate-limit keys.
+    pub id: String,
+    /// What requests the route takes (the `match` key).
+    #[serde(rename = "match")]
+    pub matcher: RouteMatch,
+    /// Upstream base URLs (`http://host:port`), used round robin.
+    pub upstreams: Vec<String>,
+    /// Accepted credential kinds: `jwt`, `paseto`, `introspection`, `api_key`, `mtls`; or
+    /// `["public"]`. `api_key` and `mtls` are accepted here but not available yet: a route that
+    /// accepts only those denies every request (fail closed).
+    pub auth: Vec<String>,
+    /// Audience the token must carry; required unless public.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Scopes the principal must hold.
+    #[serde(default)]
+    pub require_scopes: Vec<String>,
+    /// Optional rate limit.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Forward the caller's `Authorization` header upstream.
+    #[serde(default)]
+    pub forward_token: bool,
+}
+
+/// The `match` table of a route.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteMatch {
+    /// Host (without port), case-insensitive; any host when absent.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Path prefix, matched on segment boundaries.
+    pub path_prefix: String,
+    /// Allowed methods; all when absent.
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+}
+
+/// A route's `rate_limit` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// `ip` (checked before authentication), `client_id`, `sub` or `api_key` (after it).
+    pub key: String,
+    /// Sustained rate; must be > 0.
+    pub per_second: f64,
+    /// Requests allowed at once above the sustained rate (at least 1 is used).
+    pub burst: u32,
+    /// Consecutive rejections after which the key is blocked; 0 = never.
+    #[serde(default)]
+    pub block_after: u32,
+    /// Seconds a blocked key stays blocked.
+    #[serde(default = "default_block_for")]
+    pub block_for: u64,
+}
+
+fn default_block_for() -> u64 {
+    60
+}
+
+/// Credential kinds a route may list.
+pub const AUTH_KINDS: [&str; 6] = [
+    "jwt",
+    "paseto",
+    "introspection",
+    "api_key",
+    "mtls",
+    "public",
+];
+/// Rate-limit keys.
+pub const RATE_KEYS: [&str; 4] = ["ip", "client_id", "sub", "api_key"];
+
+fn check_url(key: &str, value: &str, allow_path: bool) -> Result<http::Uri, ConfigError> {
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|_| ConfigError::new(key, "not a valid URL"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(ConfigError::new(key, "must be an http or https URL")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(key, "URL must have a host"));
+    }
+    if uri.query().is_some() {
+        return Err(ConfigError::new(key, "URL must not have a query"));
+    }
+    if !allow_path && !matches!(uri.path(), "" | "/") {
+        return Err(ConfigError::new(key, "URL must not have a path"));
+    }
+    Ok(uri)
+}
+
+/// Parses a trusted-proxy entry: a CIDR or a single address.
+pub(crate) fn parse_net(value: &str) -> Option<ipnet::IpNet> {
+    value.parse::<ipnet::IpNet>().ok().or_else(|| {
+        value
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+impl GatewayConfig {
+    /// Checks everything serde cannot; errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::new(
+                "gateway.tls_cert",
+                "tls_cert and tls_key must be set together",
+            ));
+        }
+        for (i, p) in self.trusted_proxies.iter().enumerate() {
+            if parse_net(p).is_none() {
+                return Err(ConfigError::new(
+                    format!("gateway.trusted_proxies[{i}]"),
+                    "not a CIDR or IP address",
+                ));
+            }
+        }
+        for (i, h) in self.strip_headers.iter().enumerate() {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    format!("gateway.strip_headers[{i}]"),
+                    "not a valid header name",
+                ));
+            }
+        }
+        self.validate_limits()?;
+        if self.token_leeway > 300 {
+            return Err(ConfigError::new(
+                "gateway.token_leeway",
+                "must be at most 300 seconds",
+            ));
+        }
+        if self.introspection_cache_ttl > 3600 {
+            return Err(ConfigError::new(
+                "gateway.introspection_cache_ttl",
+                "must be at most 3600 seconds",
+            ));
+        }
+        if self.negative_cache_ttl > 300 {
+            return Err(ConfigError::new(
+                "gateway.negative_cache_ttl",
+                "must be at most 300 seconds",
+            ));
+        }
+        for (i, iss) in self.issuers.iter().enumerate() {
+            let k = format!("gateway.issuers[{i}]");
+            if iss.issuer.trim().is_empty() {
+                return Err(ConfigError::new(format!("{k}.issuer"), "must not be empty"));
+            }
+            if let Some(u) = &iss.jwks_uri {
+                check_url(&format!("{k}.jwks_uri"), u, true)?;
+            }
+            if let Some(u) = &iss.introspection_uri {
+                check_url(&format!("{k}.introspection_uri"), u, true)?;
+            }
+        }
+        let mut ids = HashSet::new();
+        for route in &self.routes {
+            let k = format!("gateway.routes[{}]", route.id);
+            if route.id.is_empty()
+                || route.id.len() > 64
+                || !route
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                return Err(ConfigError::new(
+                    format!("{k}.id"),
+                    "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+                ));
+            }
+            if !ids.insert(route.id.as_str()) {
+                return Err(ConfigError::new(format!("{k}.id"), "duplicate route id"));
+            }
+            route.validate(&k)?;
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let checks = [
+            ("max_header_bytes", l.max_header_bytes as u64),
+            ("max_headers", l.max_headers as u64),
+            ("max_body_bytes", l.max_body_bytes),
+            ("header_read_timeout", l.header_read_timeout),
+            ("upstream_timeout", l.upstream_timeout),
+            ("max_connections", l.max_connections as u64),
+        ];
+        for (name, v) in checks {
+            if v == 0 {
+                return Err(ConfigError::new(
+                    format!("gateway.limits.{name}"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RouteConfig {
+    /// Whether the route is public (no authentication).
+    pub fn is_public(&self) -> bool {
+        self.auth.iter().any(|a| a == "public")
+    }
+
+    fn validate(&self, k: &str) -> Result<(), ConfigError> {
+        let m = &self.matcher;
+        if let Some(host) = &m.host
+            && (host.is_empty()
+                || host.len() > 253
+                || !host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        {
+            return Err(ConfigError::new(
+                format!("{k}.match.host"),
+                "must be a host name without port",
+            ));
+        }
+        if !m.path_prefix.starts_with('/')
+            || crate::path::check_target(&m.path_prefix).is_err()
+            || m.path_prefix.contains('?')
+        {
+            return Err(ConfigError::new(
+                format!("{k}.match.path_prefix"),
+                "must be a clean absolute path starting with /",
+            ));
+        }
+        if let Some(methods) = &m.methods {
+            if methods.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{k}.match.methods"),
+                    "must not be empty when present",
+                ));
+            }
+            for meth in methods {
+                if http::Method::from_bytes(meth.as_bytes()).is_err()
+                    || meth.chars().any(|c| c.is_ascii_lowercase())
+                {
+                    return Err(ConfigError::new(
+                        format!("{k}.match.methods"),
+                        format!("invalid method {meth:?} (use upper case)"),
+                    ));
+                }
+            }
+        }
+        if self.upstreams.is_empty() {
+            return Err(ConfigError::new(
+                format!("{k}.upstreams"),
+                "at least one upstream is required",
+            ));
+        }
+        for (i, u) in self.upstreams.iter().enumerate() {
+            check_url(&format!("{k}.upstreams[{i}]"), u, true)?;
+        }
+        if self.auth.is_empty() {
+            return Err(ConfigError::new(
+                format!("{k}.auth"),
+                "must list at least one kind",
+            ));
+        }
+        for a in &self.auth {
+            if !AUTH_KINDS.contains(&a.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{k}.auth"),
+                    format!("unknown auth kind {a:?} (expected one of {AUTH_KINDS:?})"),
+                ));
+            }
+        }
+        if self.is_public() && self.auth.len() > 1 {
+            return Err(ConfigError::new(
+                format!("{k}.auth"),
+                "\"public\" cannot be combined with other kinds",
+            ));
+        }
+        if self.is_public() {
+            if !self.require_scopes.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{k}.require_scopes"),
+                    "a public route cannot require scopes",
+                ));
+            }
+        } else if self.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            return Err(ConfigError::new(
+                format!("{k}.audience"),
+                "required unless the route is public",
+            ));
+        }
+        if let Some(rl) = &self.rate_limit {
+            if !RATE_KEYS.contains(&rl.key.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{k}.rate_limit.key"),
+                    format!("unknown key {:?} (expected one of {RATE_KEYS:?})", rl.key),
+                ));
+            }
+            if self.is_public() && rl.key != "ip" {
+                return Err(ConfigError::new(
+                    format!("{k}.rate_limit.key"),
+                    "a public route can only be limited by ip",
+                ));
+            }
+            if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
+                return Err(ConfigError::new(
+                    format!("{k}.rate_limit.per_second"),
+                    "must be greater than 0",
+                ));
+            }
+            if rl.block_after > 0 && rl.block_for == 0 {
+                return Err(ConfigError::new(
+                    format!("{k}.rate_limit.block_for"),
+                    "must be greater than 0 when block_after is set",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

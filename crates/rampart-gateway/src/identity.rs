@@ -1,0 +1,319 @@
+//! Identity propagation. On every route, public ones included, the inbound identity headers are
+//! removed FIRST (the built-in list, every `x-rampart-*` header, and `strip_headers`), together
+//! with hop-by-hop headers; only then are the gateway's own headers added:
+//! `X-Rampart-Subject`, `X-Rampart-Client-Id`, `X-Rampart-Scopes`, `X-Rampart-Issuer`,
+//! `X-Rampart-Auth`, `X-Forwarded-For` and `X-Forwarded-Proto`. `Authorization` is removed
+//! unless the route sets `forward_token`.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
+use rampart_guard::{AuthMethod, Principal};
+use tower::{Layer, Service};
+
+use crate::connection::{TrustedProxies, canonical};
+use crate::context::{BoxBody, BoxFuture, ConnectionInfo};
+use crate::error::internal;
+use crate::route::Route;
+
+/// Identity headers always removed from inbound requests.
+pub const DEFAULT_STRIP: [&str; 8] = [
+    "x-user",
+    "x-user-id",
+    "x-forwarded-user",
+    "x-remote-user",
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-client-id",
+    "x-scopes",
+];
+
+/// Prefix of the gateway's own headers; inbound ones are always removed.
+pub const RAMPART_PREFIX: &str = "x-rampart-";
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), plus `Proxy-*` by prefix.
+pub const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those named in `Connection` and any `Proxy-*`.
+pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in listed {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    let proxy: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| k.as_str().starts_with("proxy-"))
+        .cloned()
+        .collect();
+    for n in proxy {
+        h.remove(n);
+    }
+}
+
+fn method_label(m: AuthMethod) -> &'static str {
+    match m {
+        AuthMethod::Jwt => "jwt",
+        AuthMethod::Paseto => "paseto",
+        AuthMethod::Introspection => "introspection",
+        AuthMethod::ApiKey => "api_key",
+        AuthMethod::Mtls => "mtls",
+    }
+}
+
+/// The headers to strip and how to compute `X-Forwarded-For`.
+#[derive(Debug, Clone)]
+pub struct IdentityLayer {
+    strip: Arc<Vec<HeaderName>>,
+    trusted: TrustedProxies,
+}
+
+impl IdentityLayer {
+    /// Strips [`DEFAULT_STRIP`], `x-rampart-*` and `extra`; appends to `X-Forwarded-For` only
+    /// for `trusted` peers.
+    pub fn new(extra: &[HeaderName], trusted: TrustedProxies) -> Self {
+        let mut strip: Vec<HeaderName> = DEFAULT_STRIP
+            .iter()
+            .map(|s| HeaderName::from_static(s))
+            .collect();
+        strip.extend(extra.iter().cloned());
+        Self {
+            strip: Arc::new(strip),
+            trusted,
+        }
+    }
+
+    /// Rewrites `h` for the upstream.
+    pub fn rewrite(
+        &self,
+        h: &mut HeaderMap,
+        principal: Option<&Principal>,
+        forward_token: bool,
+        conn: ConnectionInfo,
+    ) {
+        remove_hop_by_hop(h);
+        for n in self.strip.iter() {
+            h.remove(n);
+        }
+        let ours: Vec<HeaderName> = h
+            .keys()
+            .filter(|k| k.as_str().starts_with(RAMPART_PREFIX))
+            .cloned()
+            .collect();
+        for n in ours {
+            h.remove(n);
+        }
+        if !forward_token {
+            h.remove(header::AUTHORIZATION);
+        }
+        let peer = canonical(conn.peer.ip()).to_string();
+        let xff = if self.trusted.contains(conn.peer.ip()) {
+            let existing: Vec<&str> = h
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if existing.is_empty() {
+                peer
+            } else {
+                format!("{}, {peer}", existing.join(", "))
+            }
+        } else {
+            peer
+        };
+        h.remove("x-forwarded-for");
+        h.remove("x-forwarded-proto");
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            h.insert("x-forwarded-for", v);
+        }
+        h.insert(
+            "x-forwarded-proto",
+            HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
+        );
+        if let Some(p) = principal {
+            let mut add = |name: &'static str, value: &str| {
+                // Values that are not valid header values are left out rather than guessed.
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    h.insert(name, v);
+                }
+            };
+            add("x-rampart-subject", &p.subject);
+            if let Some(c) = &p.client_id {
+                add("x-rampart-client-id", c);
+            }
+            add("x-rampart-scopes", &p.scopes.join(" "));
+            add("x-rampart-issuer", &p.issuer);
+            add("x-rampart-auth", method_label(p.method));
+        }
+    }
+}
+
+impl<S> Layer<S> for IdentityLayer {
+    type Service = Identity<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Identity {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// See [`IdentityLayer`].
+#[derive(Debug, Clone)]
+pub struct Identity<S> {
+    inner: S,
+    layer: IdentityLayer,
+}
+
+impl<S, B> Service<Request<B>> for Identity<S>
+where
+    S: Service<Request<B>, Response = http::Response<BoxBody>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<BoxBody>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let (Some(route), Some(conn)) = (
+            req.extensions().get::<Arc<Route>>().cloned(),
+            req.extensions().get::<ConnectionInfo>().copied(),
+        ) else {
+            let resp = internal("no_route_context");
+            return Box::pin(async move { Ok(resp) });
+        };
+        let principal = req.extensions().get::<Arc<Principal>>().cloned();
+        if !route.public && principal.is_none() {
+            let resp = internal("no_principal");
+            return Box::pin(async move { Ok(resp) });
+        }
+        let mut headers = std::mem::take(req.headers_mut());
+        self.layer.rewrite(
+            &mut headers,
+            principal.as_deref(),
+            route.forward_token,
+            conn,
+        );
+        *req.headers_mut() = headers;
+        Box::pin(self.inner.call(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal() -> Principal {
+        Principal {
+            subject: "alice".into(),
+            client_id: Some("app".into()),
+            scopes: vec!["a".into(), "b".into()],
+            audiences: vec![],
+            issuer: "https://iss".into(),
+            expires_at: 0,
+            token_id: None,
+            method: AuthMethod::Jwt,
+        }
+    }
+
+    fn conn(peer: &str) -> ConnectionInfo {
+        ConnectionInfo {
+            peer: peer.parse().expect("addr"),
+            tls: true,
+        }
+    }
+
+    fn spoofed() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-user", "mallory"),
+            ("x-rampart-subject", "mallory"),
+            ("x-rampart-other", "1"),
+            ("x-tenant", "evil"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("authorization", "Bearer t"),
+            ("connection", "x-secret"),
+            ("x-secret", "1"),
+            ("proxy-authorization", "x"),
+            ("te", "trailers"),
+            ("accept", "json"),
+        ] {
+            h.append(k, v.parse().expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn strips_then_adds() {
+        let l = IdentityLayer::new(
+            &[HeaderName::from_static("x-tenant")],
+            TrustedProxies::default(),
+        );
+        let mut h = spoofed();
+        l.rewrite(&mut h, Some(&principal()), false, conn("1.2.3.4:5"));
+        for gone in [
+            "x-user",
+            "x-rampart-other",
+            "x-tenant",
+            "authorization",
+            "connection",
+            "x-secret",
+            "proxy-authorization",
+            "te",
+        ] {
+            assert!(h.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(h["x-rampart-subject"], "alice");
+        assert_eq!(h["x-rampart-client-id"], "app");
+        assert_eq!(h["x-rampart-scopes"], "a b");
+        assert_eq!(h["x-rampart-auth"], "jwt");
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["accept"], "json");
+    }
+
+    #[test]
+    fn public_route_strips_and_adds_nothing() {
+        let l = IdentityLayer::new(&[], TrustedProxies::default());
+        let mut h = spoofed();
+        l.rewrite(&mut h, None, true, conn("1.2.3.4:5"));
+        assert!(h.get("x-rampart-subject").is_none());
+        assert!(h.get("x-user").is_none());
+        assert_eq!(h["authorization"], "Bearer t");
+    }
+
+    #[test]
+    fn trusted_proxy_appends() {
+        let l = IdentityLayer::new(
+            &[],
+            TrustedProxies::new(vec!["10.0.0.0/8".parse().expect("net")]),
+        );
+        let mut h = spoofed();
+        l.rewrite(&mut h, None, false, conn("10.1.2.3:5"));
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.2.3");
+    }
+}

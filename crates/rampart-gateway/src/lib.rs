@@ -1,0 +1,203 @@
+//! The Rampart API gateway: the request pipeline as tower layers, one concern per module.
+//!
+//! Data flows one way, outermost first:
+//!
+//! 1. [`request_id`]: fresh `X-Request-Id`, `traceparent` kept if valid or generated;
+//! 2. [`metrics`] and [`audit`]: observe the final response;
+//! 3. [`response_headers`]: strip `Server`/`X-Powered-By`, add `nosniff`, HSTS on TLS;
+//! 4. [`connection`]: requires [`ConnectionInfo`], derives the client IP;
+//! 5. [`header_limit`]: 431 over `max_headers`/`max_header_bytes`; [`path`]: 400 for any
+//!    unclean request target;
+//! 6. [`route`]: 404/405, attaches the route;
+//! 7. [`body_limit`]: 413 for a `Content-Length` over the limit, bounds streamed bodies;
+//! 8. [`ratelimit`] keyed by `ip`;
+//! 9. [`authn`]: bearer token → principal (401/503, fail closed);
+//! 10. [`ratelimit`] keyed by `client_id`/`sub`;
+//! 11. [`authz`]: required scopes (403);
+//! 12. [`identity`]: strip inbound identity and hop-by-hop headers, then add ours;
+//! 13. [`proxy`]: the upstream call (502/504).
+//!
+//! Authentication is delegated to a [`rampart_guard::Authenticator`]; the check is bounded by
+//! `limits.upstream_timeout` (a timeout is treated as issuer unavailable: 503).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod audit;
+pub mod authn;
+pub mod authz;
+pub mod body_limit;
+pub mod config;
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod header_limit;
+pub mod identity;
+pub mod metrics;
+pub mod path;
+pub mod proxy;
+pub mod ratelimit;
+pub mod request_id;
+pub mod response_headers;
+pub mod route;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderName;
+use http_body_util::BodyExt;
+use rampart_guard::Authenticator;
+use tower::{Service, ServiceBuilder};
+
+pub use audit::{AuditRecord, AuditSink};
+pub use config::{ConfigError, GatewayConfig};
+pub use context::{BoxBody, ConnectionInfo};
+pub use metrics::{admin_router, install_recorder};
+pub use ratelimit::{LocalRateLimiter, RateDecision, RateLimiter};
+
+use crate::connection::TrustedProxies;
+
+/// The gateway: a validated configuration compiled into a pipeline.
+#[derive(Clone)]
+pub struct Gateway {
+    routes: route::RouteTable,
+    trusted: TrustedProxies,
+    strip: Vec<HeaderName>,
+    limiter: Arc<dyn RateLimiter>,
+    authenticator: Arc<dyn Authenticator>,
+    audit: AuditSink,
+    proxy: proxy::Proxy,
+    max_body_bytes: u64,
+    max_headers: usize,
+    max_header_bytes: usize,
+    auth_timeout: Duration,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Validates `config` and builds the gateway with the in-process [`LocalRateLimiter`].
+    pub fn new(
+        config: &GatewayConfig,
+        authenticator: Arc<dyn Authenticator>,
+        audit: AuditSink,
+    ) -> Result<Gateway, ConfigError> {
+        let limiter = LocalRateLimiter::new(
+            config
+                .routes
+                .iter()
+                .filter_map(|r| r.rate_limit.as_ref().map(|rl| (r.id.as_str(), rl))),
+        );
+        Self::with_rate_limiter(config, authenticator, audit, Arc::new(limiter))
+    }
+
+    /// Like [`Gateway::new`] with another [`RateLimiter`] (e.g. a shared one).
+    pub fn with_rate_limiter(
+        config: &GatewayConfig,
+        authenticator: Arc<dyn Authenticator>,
+        audit: AuditSink,
+        limiter: Arc<dyn RateLimiter>,
+    ) -> Result<Gateway, ConfigError> {
+        config.validate()?;
+        let trusted = TrustedProxies::new(
+            config
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| config::parse_net(p))
+                .collect(),
+        );
+        let strip = config
+            .strip_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+            .collect();
+        let timeout = Duration::from_secs(config.limits.upstream_timeout);
+        let proxy = proxy::Proxy::new(
+            config
+                .routes
+                .iter()
+                .map(|r| (r.id.as_str(), r.upstreams.as_slice())),
+            timeout,
+        )?;
+        Ok(Gateway {
+            routes: route::RouteTable::new(
+                config
+                    .routes
+                    .iter()
+                    .map(route::Route::from_config)
+                    .collect(),
+            ),
+            trusted,
+            strip,
+            limiter,
+            authenticator,
+            audit,
+            proxy,
+            max_body_bytes: config.limits.max_body_bytes,
+            max_headers: config.limits.max_headers,
+            max_header_bytes: config.limits.max_header_bytes,
+            auth_timeout: timeout,
+        })
+    }
+
+    /// The pipeline as one service. Responses have body type [`BoxBody`]
+    /// (`UnsyncBoxBody<Bytes, Box<dyn Error + Send + Sync>>`); the service never fails.
+    /// Every request must carry a [`ConnectionInfo`] extension (the listener inserts it).
+    pub fn service<B>(
+        &self,
+    ) -> impl Service<
+        http::Request<B>,
+        Response = http::Response<BoxBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    >
+    + Clone
+    + Send
+    + 'static
+    + use<B>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        ServiceBuilder::new()
+            .map_request(|req: http::Request<B>| req.map(|b| b.map_err(Into::into).boxed_unsync()))
+            .layer(request_id::RequestIdLayer)
+            .layer(metrics::MetricsLayer)
+            .layer(audit::AuditLayer::new(self.audit.clone()))
+            .layer(response_headers::ResponseHeadersLayer)
+            .layer(connection::ConnectionLayer::new(self.trusted.clone()))
+            .layer(header_limit::HeaderLimitLayer::new(
+                self.max_headers,
+                self.max_header_bytes,
+            ))
+            .layer(path::PathHygieneLayer)
+            .layer(route::RouteLayer::new(self.routes.clone()))
+            .layer(body_limit::BodyLimitLayer::new(self.max_body_bytes))
+            .layer(ratelimit::RateLimitLayer::new(
+                Arc::clone(&self.limiter),
+                ratelimit::Phase::BeforeAuth,
+            ))
+            .layer(authn::AuthnLayer::new(
+                Arc::clone(&self.authenticator),
+                self.auth_timeout,
+            ))
+            .layer(ratelimit::RateLimitLayer::new(
+                Arc::clone(&self.limiter),
+                ratelimit::Phase::AfterAuth,
+            ))
+            .layer(authz::AuthzLayer)
+            .layer(identity::IdentityLayer::new(
+                &self.strip,
+                self.trusted.clone(),
+            ))
+            .service(self.proxy.clone())
+    }
+}

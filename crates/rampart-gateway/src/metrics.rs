@@ -1,0 +1,115 @@
+//! Metrics (the `metrics` facade, rendered by `metrics-exporter-prometheus` without its own
+//! listener) and the admin router serving them.
+//!
+//! Series: `rampart_gateway_requests_total{route,status,decision}`,
+//! `rampart_gateway_request_duration_seconds{route}` (histogram),
+//! `rampart_gateway_auth_failures_total{reason}`,
+//! `rampart_gateway_rate_limited_total{route,blocked}`,
+//! `rampart_gateway_upstream_failures_total{route,kind}`,
+//! `rampart_gateway_audit_dropped_total`.
+
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::get;
+use http::Request;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower::{Layer, Service};
+
+use crate::context::{BoxBody, BoxFuture, Outcome, RouteId};
+
+/// Why the metrics recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[error("metrics recorder: {0}")]
+pub struct MetricsError(String);
+
+/// Installs the global Prometheus recorder (once per process) and returns its handle.
+pub fn install_recorder() -> Result<PrometheusHandle, MetricsError> {
+    PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| MetricsError(e.to_string()))
+}
+
+/// The admin router: `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+pub fn admin_router(handle: PrometheusHandle) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let h = handle.clone();
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        h.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+}
+
+/// Counts requests and records latency.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsLayer;
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = Metrics<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Metrics { inner }
+    }
+}
+
+/// See [`MetricsLayer`].
+#[derive(Debug, Clone)]
+pub struct Metrics<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for Metrics<S>
+where
+    S: Service<Request<B>, Response = http::Response<BoxBody>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<BoxBody>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            let route = resp
+                .extensions()
+                .get::<RouteId>()
+                .map_or_else(|| "none".to_owned(), |r| r.0.to_string());
+            let decision = if resp
+                .extensions()
+                .get::<Outcome>()
+                .is_some_and(|o| o.allowed)
+            {
+                "allow"
+            } else {
+                "deny"
+            };
+            metrics::counter!("rampart_gateway_requests_total",
+                "route" => route.clone(),
+                "status" => resp.status().as_u16().to_string(),
+                "decision" => decision)
+            .increment(1);
+            metrics::histogram!("rampart_gateway_request_duration_seconds", "route" => route)
+                .record(started.elapsed().as_secs_f64());
+            Ok(resp)
+        })
+    }
+}

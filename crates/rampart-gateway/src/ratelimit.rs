@@ -1,0 +1,405 @@
+//! Rate limiting: GCRA per route and key, with optional blocking after consecutive rejections.
+//!
+//! The layer runs twice in the pipeline: in [`Phase::BeforeAuth`] for routes keyed by `ip`
+//! (so unauthenticated floods are cut before the authenticator is asked), and in
+//! [`Phase::AfterAuth`] for routes keyed by `client_id`, `sub` or `api_key`. Denials are 429
+//! with `Retry-After` and `RateLimit-Limit`/`RateLimit-Remaining`/`RateLimit-Reset`.
+//!
+//! The limiter sits behind [`RateLimiter`] so a shared (e.g. Redis-backed) one can replace
+//! [`LocalRateLimiter`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use rampart_guard::Principal;
+use tower::{Layer, Service};
+
+use crate::config::RateLimitConfig;
+use crate::context::{BoxBody, BoxFuture, ClientIp};
+use crate::error::{error_response, internal};
+use crate::route::Route;
+
+/// Most keys tracked per route by [`LocalRateLimiter`]; when full after purging idle keys, new
+/// keys are denied (fail closed).
+pub const MAX_KEYS_PER_ROUTE: usize = 100_000;
+
+/// What the limiter decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    /// The route has no limit.
+    Unlimited,
+    /// Allowed.
+    Allow {
+        /// Burst size.
+        limit: u32,
+        /// Requests left in the burst.
+        remaining: u32,
+        /// Until the burst is full again.
+        reset: Duration,
+    },
+    /// Rejected.
+    Deny {
+        /// Burst size.
+        limit: u32,
+        /// When to retry.
+        retry_after: Duration,
+        /// Whether the key is blocked (after `block_after` consecutive rejections).
+        blocked: bool,
+    },
+}
+
+/// A rate limiter.
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request for `key` on `route` and decides.
+    fn check(&self, route: &str, key: &str) -> RateDecision;
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeyState {
+    tat: Instant,
+    rejections: u32,
+    blocked_until: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct RouteLimiter {
+    interval: Duration,
+    burst: u32,
+    block_after: u32,
+    block_for: Duration,
+    keys: Mutex<HashMap<String, KeyState>>,
+}
+
+/// An in-process GCRA limiter (per instance; not shared between gateway replicas).
+#[derive(Debug, Default)]
+pub struct LocalRateLimiter {
+    routes: HashMap<String, RouteLimiter>,
+}
+
+impl LocalRateLimiter {
+    /// A limiter for the given `(route id, config)` pairs.
+    pub fn new<'a>(routes: impl IntoIterator<Item = (&'a str, &'a RateLimitConfig)>) -> Self {
+        let routes = routes
+            .into_iter()
+            .map(|(id, c)| {
+                let per_second = if c.per_second.is_finite() && c.per_second > 0.0 {
+                    c.per_second
+                } else {
+                    1.0
+                };
+                (
+                    id.to_owned(),
+                    RouteLimiter {
+                        interval: Duration::from_secs_f64(1.0 / per_second),
+                        burst: c.burst.max(1),
+                        block_after: c.block_after,
+                        block_for: Duration::from_secs(c.block_for),
+                        keys: Mutex::new(HashMap::new()),
+                    },
+                )
+            })
+            .collect();
+        Self { routes }
+    }
+
+    fn check_at(&self, route: &str, key: &str, now: Instant) -> RateDecision {
+        let Some(rl) = self.routes.get(route) else {
+            return RateDecision::Unlimited;
+        };
+        let deny = |retry_after, blocked| RateDecision::Deny {
+            limit: rl.burst,
+            retry_after,
+            blocked,
+        };
+        let Ok(mut keys) = rl.keys.lock() else {
+            return deny(Duration::from_secs(1), false);
+        };
+        if !keys.contains_key(key) && keys.len() >= MAX_KEYS_PER_ROUTE {
+            keys.retain(|_, s| s.tat > now || s.blocked_until.is_some_and(|b| b > now));
+            if keys.len() >= MAX_KEYS_PER_ROUTE {
+                return deny(Duration::from_secs(1), false);
+            }
+        }
+        let state = keys.entry(key.to_owned()).or_insert(KeyState {
+            tat: now,
+            rejections: 0,
+            blocked_until: None,
+        });
+        if let Some(until) = state.blocked_until {
+            if until > now {
+                return deny(until - now, true);
+            }
+            state.blocked_until = None;
+            state.rejections = 0;
+        }
+        let tolerance = rl.interval * rl.burst;
+        let tat = state.tat.max(now);
+        let new_tat = tat + rl.interval;
+        let ahead = new_tat - now;
+        if ahead <= tolerance {
+            state.tat = new_tat;
+            state.rejections = 0;
+            let spare = tolerance - ahead;
+            let remaining = (spare.as_nanos() / rl.interval.as_nanos().max(1)) as u32;
+            RateDecision::Allow {
+                limit: rl.burst,
+                remaining,
+                reset: ahead,
+            }
+        } else {
+            state.rejections = state.rejections.saturating_add(1);
+            if rl.block_after > 0 && state.rejections >= rl.block_after {
+                state.blocked_until = Some(now + rl.block_for);
+                return deny(rl.block_for, true);
+            }
+            deny(ahead - tolerance, false)
+        }
+    }
+}
+
+impl RateLimiter for LocalRateLimiter {
+    fn check(&self, route: &str, key: &str) -> RateDecision {
+        self.check_at(route, key, Instant::now())
+    }
+}
+
+/// Where in the pipeline the layer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before authentication: only routes keyed by `ip`.
+    BeforeAuth,
+    /// After authentication: routes keyed by `client_id`, `sub`, `api_key`.
+    AfterAuth,
+}
+
+fn secs_ceil(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn set_num(h: &mut HeaderMap, name: &'static str, v: u64) {
+    h.insert(name, HeaderValue::from(v));
+}
+
+/// The rate-limit layer (see the module docs).
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    limiter: Arc<dyn RateLimiter>,
+    phase: Phase,
+}
+
+impl RateLimitLayer {
+    /// A layer for `phase` over `limiter`.
+    pub fn new(limiter: Arc<dyn RateLimiter>, phase: Phase) -> Self {
+        Self { limiter, phase }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            limiter: Arc::clone(&self.limiter),
+            phase: self.phase,
+        }
+    }
+}
+
+/// See [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    limiter: Arc<dyn RateLimiter>,
+    phase: Phase,
+}
+
+/// The limiter key for `kind` from the request, if this phase handles it. `Err` = the material
+/// is missing (pipeline invariant broken: fail closed).
+fn key_for<B>(req: &Request<B>, kind: &str, phase: Phase) -> Result<Option<String>, ()> {
+    match (kind, phase) {
+        ("ip", Phase::BeforeAuth) => req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|ClientIp(ip): &ClientIp| Some(ip_key(*ip)))
+            .ok_or(()),
+        ("ip", Phase::AfterAuth) | (_, Phase::BeforeAuth) => Ok(None),
+        (kind, Phase::AfterAuth) => {
+            let p = req.extensions().get::<Arc<Principal>>().ok_or(())?;
+            // `api_key` credentials are not available yet; such routes key by client.
+            let key = match kind {
+                "sub" => format!("sub:{}", p.subject),
+                _ => match &p.client_id {
+                    Some(c) => format!("client:{c}"),
+                    None => format!("sub:{}", p.subject),
+                },
+            };
+            Ok(Some(key))
+        }
+    }
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    ip.to_string()
+}
+
+impl<S, B> Service<Request<B>> for RateLimit<S>
+where
+    S: Service<Request<B>, Response = http::Response<BoxBody>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<BoxBody>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let Some(route) = req.extensions().get::<Arc<Route>>().cloned() else {
+            let resp = internal("no_route_context");
+            return Box::pin(async move { Ok(resp) });
+        };
+        let Some(cfg) = &route.rate_limit else {
+            return Box::pin(self.inner.call(req));
+        };
+        let key = match key_for(&req, &cfg.key, self.phase) {
+            Ok(Some(k)) => k,
+            Ok(None) => return Box::pin(self.inner.call(req)),
+            Err(()) => {
+                let resp = internal("no_rate_limit_key");
+                return Box::pin(async move { Ok(resp) });
+            }
+        };
+        match self.limiter.check(&route.id, &key) {
+            RateDecision::Unlimited => Box::pin(self.inner.call(req)),
+            RateDecision::Allow {
+                limit,
+                remaining,
+                reset,
+            } => {
+                let fut = self.inner.call(req);
+                Box::pin(async move {
+                    let mut resp = fut.await?;
+                    let h = resp.headers_mut();
+                    set_num(h, "ratelimit-limit", limit.into());
+                    set_num(h, "ratelimit-remaining", remaining.into());
+                    set_num(h, "ratelimit-reset", secs_ceil(reset));
+                    Ok(resp)
+                })
+            }
+            RateDecision::Deny {
+                limit,
+                retry_after,
+                blocked,
+            } => {
+                metrics::counter!("rampart_gateway_rate_limited_total",
+                    "route" => route.id.to_string(), "blocked" => blocked.to_string())
+                .increment(1);
+                let mut resp = error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests",
+                    if blocked {
+                        "rate_blocked"
+                    } else {
+                        "rate_limited"
+                    },
+                );
+                let secs = secs_ceil(retry_after).max(1);
+                let h = resp.headers_mut();
+                set_num(h, "retry-after", secs);
+                set_num(h, "ratelimit-limit", limit.into());
+                set_num(h, "ratelimit-remaining", 0);
+                set_num(h, "ratelimit-reset", secs);
+                Box::pin(async move { Ok(resp) })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(per_second: f64, burst: u32, block_after: u32) -> RateLimitConfig {
+        RateLimitConfig {
+            key: "ip".into(),
+            per_second,
+            burst,
+            block_after,
+            block_for: 60,
+        }
+    }
+
+    #[test]
+    fn burst_then_deny_then_refill() {
+        let c = cfg(10.0, 3, 0);
+        let l = LocalRateLimiter::new([("r", &c)]);
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert!(
+                matches!(l.check_at("r", "k", t0), RateDecision::Allow { remaining, .. } if remaining == 2 - i),
+                "request {i}"
+            );
+        }
+        assert!(matches!(
+            l.check_at("r", "k", t0),
+            RateDecision::Deny { blocked: false, .. }
+        ));
+        // Another key is independent.
+        assert!(matches!(
+            l.check_at("r", "other", t0),
+            RateDecision::Allow { .. }
+        ));
+        // After one interval, one more is allowed.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(matches!(
+            l.check_at("r", "k", t1),
+            RateDecision::Allow { .. }
+        ));
+        assert!(matches!(
+            l.check_at("r", "k", t1),
+            RateDecision::Deny { .. }
+        ));
+        assert_eq!(l.check_at("none", "k", t1), RateDecision::Unlimited);
+    }
+
+    #[test]
+    fn blocks_after_consecutive_rejections() {
+        let c = cfg(1.0, 1, 2);
+        let l = LocalRateLimiter::new([("r", &c)]);
+        let t0 = Instant::now();
+        assert!(matches!(
+            l.check_at("r", "k", t0),
+            RateDecision::Allow { .. }
+        ));
+        assert!(matches!(
+            l.check_at("r", "k", t0),
+            RateDecision::Deny { blocked: false, .. }
+        ));
+        assert!(matches!(
+            l.check_at("r", "k", t0),
+            RateDecision::Deny { blocked: true, .. }
+        ));
+        // Still blocked long after the bucket refilled.
+        let t1 = t0 + Duration::from_secs(30);
+        assert!(matches!(
+            l.check_at("r", "k", t1),
+            RateDecision::Deny { blocked: true, .. }
+        ));
+        let t2 = t0 + Duration::from_secs(61);
+        assert!(matches!(
+            l.check_at("r", "k", t2),
+            RateDecision::Allow { .. }
+        ));
+    }
+}

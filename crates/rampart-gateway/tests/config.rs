@@ -1,0 +1,174 @@
+//! Configuration parsing and validation: errors name the key.
+
+use rampart_gateway::GatewayConfig;
+
+const BASE: &str = r#"
+listen = "127.0.0.1:9443"
+admin_listen = "127.0.0.1:9901"
+"#;
+
+fn parse(routes: &str) -> GatewayConfig {
+    toml::from_str(&format!("{BASE}{routes}")).expect("parses")
+}
+
+fn err(routes: &str) -> String {
+    parse(routes).validate().expect_err("invalid").to_string()
+}
+
+const GOOD_ROUTE: &str = r#"
+[[routes]]
+id = "orders"
+match = { host = "api.local", path_prefix = "/orders", methods = ["GET", "POST"] }
+upstreams = ["http://127.0.0.1:7001", "http://127.0.0.1:7002"]
+auth = ["jwt", "paseto", "introspection", "api_key", "mtls"]
+audience = "api://orders"
+require_scopes = ["orders:read"]
+rate_limit = { key = "client_id", per_second = 100, burst = 50, block_after = 10, block_for = 30 }
+forward_token = false
+"#;
+
+#[test]
+fn full_example_parses_and_validates() {
+    let c: GatewayConfig = toml::from_str(&format!(
+        r#"{BASE}
+tls_cert = "cert.pem"
+tls_key = "key.pem"
+trusted_proxies = ["10.0.0.0/8", "192.168.1.1"]
+strip_headers = ["X-Tenant"]
+[limits]
+max_header_bytes = 16384
+max_headers = 100
+max_body_bytes = 1048576
+header_read_timeout = 10
+upstream_timeout = 30
+max_connections = 10000
+[[issuers]]
+issuer = "https://127.0.0.1:8443"
+jwks_uri = "https://127.0.0.1:8443/jwks"
+introspection_uri = "https://127.0.0.1:8443/introspect"
+client_id = "gw"
+client_secret_env = "GW_SECRET"
+ca_file = "rampart-data/tls/ca.pem"
+{GOOD_ROUTE}"#
+    ))
+    .expect("parses");
+    c.validate().expect("valid");
+    assert_eq!(c.limits.max_body_bytes, 1_048_576);
+    assert_eq!(
+        c.routes[0].rate_limit.as_ref().map(|r| r.block_for),
+        Some(30)
+    );
+}
+
+#[test]
+fn defaults_apply() {
+    let c = parse("");
+    c.validate().expect("valid");
+    assert_eq!(c.limits.upstream_timeout, 30);
+    assert!(c.trusted_proxies.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    assert!(toml::from_str::<GatewayConfig>(&format!("{BASE}\nlisten_port = 1")).is_err());
+    let bad = GOOD_ROUTE.replace("forward_token", "forward_tokens");
+    assert!(toml::from_str::<GatewayConfig>(&format!("{BASE}{bad}")).is_err());
+}
+
+#[test]
+fn errors_name_the_key() {
+    let e = err(&GOOD_ROUTE.replace("audience = \"api://orders\"", ""));
+    assert_eq!(
+        e,
+        "gateway.routes[orders].audience: required unless the route is public"
+    );
+    let e = err(&GOOD_ROUTE.replace("http://127.0.0.1:7002", "ftp://127.0.0.1:7002"));
+    assert!(e.starts_with("gateway.routes[orders].upstreams[1]:"), "{e}");
+    let e = err(&GOOD_ROUTE.replace("http://127.0.0.1:7002", "http:///x"));
+    assert!(e.starts_with("gateway.routes[orders].upstreams[1]:"), "{e}");
+    let e = err(&GOOD_ROUTE.replace("per_second = 100", "per_second = 0"));
+    assert!(
+        e.starts_with("gateway.routes[orders].rate_limit.per_second:"),
+        "{e}"
+    );
+    let e = err(&GOOD_ROUTE.replace("\"mtls\"", "\"saml\""));
+    assert!(
+        e.starts_with("gateway.routes[orders].auth:") && e.contains("saml"),
+        "{e}"
+    );
+    let e = err(&GOOD_ROUTE.replace("key = \"client_id\"", "key = \"cookie\""));
+    assert!(
+        e.starts_with("gateway.routes[orders].rate_limit.key:"),
+        "{e}"
+    );
+    let e = err(&format!("{GOOD_ROUTE}{GOOD_ROUTE}"));
+    assert_eq!(e, "gateway.routes[orders].id: duplicate route id");
+    let e = err(&GOOD_ROUTE.replace("/orders\"", "/orders/../admin\""));
+    assert!(
+        e.starts_with("gateway.routes[orders].match.path_prefix:"),
+        "{e}"
+    );
+    let e = err(&GOOD_ROUTE.replace("\"GET\"", "\"get\""));
+    assert!(
+        e.starts_with("gateway.routes[orders].match.methods:"),
+        "{e}"
+    );
+    let e = err(&GOOD_ROUTE.replace("auth = [\"jwt\"", "auth = [\"public\", \"jwt\""));
+    assert!(e.starts_with("gateway.routes[orders].auth:"), "{e}");
+    let e = err(&GOOD_ROUTE.replace(
+        "upstreams = [\"http://127.0.0.1:7001\", \"http://127.0.0.1:7002\"]",
+        "upstreams = []",
+    ));
+    assert!(e.starts_with("gateway.routes[orders].upstreams:"), "{e}");
+
+    let c: GatewayConfig =
+        toml::from_str(&format!("{BASE}trusted_proxies = [\"10.0.0.0/33\"]")).expect("parses");
+    assert!(
+        c.validate()
+            .expect_err("invalid")
+            .to_string()
+            .starts_with("gateway.trusted_proxies[0]:")
+    );
+    let c: GatewayConfig =
+        toml::from_str(&format!("{BASE}[limits]\nmax_body_bytes = 0")).expect("parses");
+    assert!(
+        c.validate()
+            .expect_err("invalid")
+            .to_string()
+            .starts_with("gateway.limits.max_body_bytes:")
+    );
+    let c: GatewayConfig = toml::from_str(&format!("{BASE}tls_cert = \"c.pem\"")).expect("parses");
+    assert!(
+        c.validate()
+            .expect_err("invalid")
+            .to_string()
+            .starts_with("gateway.tls_cert:")
+    );
+}
+
+#[test]
+fn https_upstreams_are_rejected_by_the_gateway_for_now() {
+    use std::sync::Arc;
+    struct NoAuth;
+    #[async_trait::async_trait]
+    impl rampart_guard::Authenticator for NoAuth {
+        async fn authenticate(
+            &self,
+            _: &str,
+            _: &str,
+            _: rampart_guard::Accepted,
+        ) -> Result<rampart_guard::Principal, rampart_guard::AuthError> {
+            Err(rampart_guard::AuthError::Invalid)
+        }
+    }
+    let c = parse(&GOOD_ROUTE.replace("http://127.0.0.1:7002", "https://127.0.0.1:7002"));
+    c.validate().expect("valid config");
+    let e =
+        rampart_gateway::Gateway::new(&c, Arc::new(NoAuth), rampart_gateway::AuditSink::discard())
+            .expect_err("https not supported");
+    assert!(
+        e.to_string()
+            .starts_with("gateway.routes[orders].upstreams[1]:"),
+        "{e}"
+    );
+}
