@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod demo;
 mod dev_tls;
 mod gateway;
 mod listener;
@@ -43,6 +44,10 @@ enum Command {
         /// Listen address; overrides `server.listen`. Port 0 picks a free port.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<std::net::SocketAddr>,
+        /// Also run a gateway, an echo service behind it and demo clients, and print curl
+        /// commands to try them.
+        #[arg(long)]
+        demo: bool,
     },
     /// Run the API gateway alone (needs a `[gateway]` section in the config).
     Gateway {
@@ -71,7 +76,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve { data, listen } => serve::run(data, listen).await,
+            Command::Serve {
+                data,
+                listen,
+                demo: false,
+            } => serve::run(data, listen).await,
+            Command::Serve {
+                data,
+                listen,
+                demo: true,
+            } => demo::run(data, listen).await,
             Command::Gateway { data } => serve::run_gateway(data).await,
             Command::Client(command) => cli::client(command).await,
             Command::Key(command) => cli::key(command).await,

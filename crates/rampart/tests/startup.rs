@@ -74,3 +74,72 @@ fn insecure_master_key_file_is_refused() {
     let err = serve_fails_with(&[], &dir);
     assert!(err.contains("master.key"), "{err}");
 }
+
+#[tokio::test]
+async fn demo_shows_allowed_401_403_and_429() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    // A port base unlikely to be taken; the demo puts the gateway at +1000 and admin at +1458.
+    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{base}"), "--data-dir"])
+        .arg(tmp.path().join("d"))
+        .env_remove("RAMPART_MASTER_KEY")
+        .env("RAMPART_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut secret = None;
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("demo started");
+        if let Some(rest) = line.split("demo-reader:").nth(1) {
+            secret = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.starts_with("gateway admin:") {
+            break;
+        }
+    }
+    let secret = secret.expect("demo printed the reader's credentials");
+    let ca = std::fs::read(tmp.path().join("d/tls/ca.pem")).unwrap();
+    let http = common::https_client(&ca);
+    let (_, body) = common::status_json(
+        http.post(format!("https://127.0.0.1:{base}/token"))
+            .basic_auth("demo-reader", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = body["access_token"].as_str().expect("token").to_owned();
+    let gw = format!("https://127.0.0.1:{}", base + 1000);
+    let get = |path: &str, auth: bool| {
+        let mut req = http.get(format!("{gw}{path}"));
+        if auth {
+            req = req.bearer_auth(&token);
+        }
+        req.send()
+    };
+    let resp = get("/orders/42", true).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, echo) = common::status_json(resp).await;
+    assert_eq!(echo["headers"]["x-rampart-subject"], "demo-reader");
+    assert_eq!(get("/orders/42", false).await.unwrap().status(), 401);
+    assert_eq!(get("/admin", true).await.unwrap().status(), 403);
+    let mut saw_429 = false;
+    for _ in 0..8 {
+        if get("/orders", true).await.unwrap().status() == 429 {
+            saw_429 = true;
+        }
+    }
+    assert!(saw_429, "the demo route is rate limited");
+    let _ = child.kill();
+    let _ = child.wait();
+}
