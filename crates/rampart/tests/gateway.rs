@@ -426,6 +426,25 @@ async fn path_tricks_never_reach_a_route() {
         assert_eq!(status, 400, "{path}");
     }
     assert_eq!(f.get("/ordersx", Some(&token)).await.status(), 404);
+    // Too many headers, and one oversized header, are refused before routing.
+    let mut req = f.idp.http.get(format!("{}/orders", f.gw.url)).bearer_auth(&token);
+    for i in 0..150 {
+        req = req.header(format!("x-filler-{i}"), "v");
+    }
+    let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+    assert!(status == 431 || status == 0, "too many headers: {status}");
+    let huge = "a".repeat(20 * 1024);
+    let status = f
+        .idp
+        .http
+        .get(format!("{}/orders", f.gw.url))
+        .bearer_auth(&token)
+        .header("x-huge", huge)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert!(status == 431 || status == 0, "oversized header: {status}");
     assert_eq!(f.hits(), before, "no trick reached an upstream");
 }
 
