@@ -19,6 +19,9 @@
 //!
 //! Authentication is delegated to a [`rampart_guard::Authenticator`]; the check is bounded by
 //! `limits.upstream_timeout` (a timeout is treated as issuer unavailable: 503).
+//!
+//! To change the configuration while serving, serve through a [`GatewayHandle`] (see
+//! [`reload`]) and replace its pipeline with one built from the new configuration.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -37,6 +40,7 @@ pub mod metrics;
 pub mod path;
 pub mod proxy;
 pub mod ratelimit;
+pub mod reload;
 pub mod request_id;
 pub mod response_headers;
 pub mod route;
@@ -56,6 +60,7 @@ pub use config::{ConfigError, GatewayConfig};
 pub use context::{BoxBody, ConnectionInfo};
 pub use metrics::{admin_router, install_recorder};
 pub use ratelimit::{LocalRateLimiter, RateDecision, RateLimiter};
+pub use reload::{GatewayHandle, ReloadingService};
 
 use crate::connection::TrustedProxies;
 

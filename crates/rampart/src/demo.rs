@@ -132,7 +132,9 @@ async fn demo_client(
         ttl_secs: Some(3600),
     };
     match registry.create(new, unix_now()).await {
-        Ok(created) => created.secret.ok_or_else(|| "demo client without secret".to_owned()),
+        Ok(created) => created
+            .secret
+            .ok_or_else(|| "demo client without secret".to_owned()),
         Err(RegistryError::Conflict) => registry
             .rotate_secret(id, unix_now())
             .await
@@ -144,18 +146,24 @@ async fn demo_client(
 /// A tiny HTTP service that answers with the request it saw, headers included.
 async fn echo_service() -> Result<SocketAddr, String> {
     use axum::http::{HeaderMap, Method, Uri};
-    let app = axum::Router::new().fallback(|method: Method, uri: Uri, headers: HeaderMap| async move {
-        let headers: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").into()))
-            .collect();
-        axum::Json(serde_json::json!({
-            "service": "demo-echo",
-            "method": method.as_str(),
-            "path": uri.to_string(),
-            "headers": headers,
-        }))
-    });
+    let app =
+        axum::Router::new().fallback(|method: Method, uri: Uri, headers: HeaderMap| async move {
+            let headers: serde_json::Map<String, serde_json::Value> = headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        v.to_str().unwrap_or("<binary>").into(),
+                    )
+                })
+                .collect();
+            axum::Json(serde_json::json!({
+                "service": "demo-echo",
+                "method": method.as_str(),
+                "path": uri.to_string(),
+                "headers": headers,
+            }))
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("demo echo service: {e}"))?;

@@ -1,19 +1,47 @@
 //! Running the gateway: `rampart gateway --config FILE`, or inside `rampart serve` when the
 //! configuration has a `[gateway]` section. Builds the guard (token verification against the
 //! configured issuers), the pipeline, the audit log, the HTTPS listener and the admin listener.
+//!
+//! # Reloading
+//!
+//! The configuration is reloaded on `SIGHUP` and when the config file changes (its
+//! modification time, size or inode, polled every second); with `gateway.tls_cert` and
+//! `gateway.tls_key`, a change of either file reloads the certificate alone. A reload reads
+//! the file again exactly as at startup (same `RAMPART_*` overrides), builds the new guard,
+//! pipeline and certificate completely, and only then swaps them in, atomically: requests
+//! that arrive afterwards, on new or already open connections, use the new configuration;
+//! requests in flight finish on the old one; no connection is closed. A configuration that
+//! does not load or validate is rejected with an error naming the key, and the previous one
+//! stays in effect. New TLS handshakes use the new certificate; an unreadable or invalid
+//! certificate keeps the previous one.
+//!
+//! Kept across reloads: the listeners (a changed `listen`, `admin_listen`,
+//! `limits.max_connections` or `limits.header_read_timeout` is logged as needing a restart),
+//! the audit sink and the metrics. Rate limiter buckets start afresh with each new pipeline.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
 
 use axum::http::Request;
 use hyper::body::Incoming;
-use rampart_gateway::{AuditSink, ConnectionInfo, Gateway, GatewayConfig};
+use rampart_gateway::{AuditSink, ConnectionInfo, Gateway, GatewayConfig, GatewayHandle};
 use rampart_guard::{Guard, GuardConfig, IssuerConfig};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind};
 use tower::ServiceExt;
 
-use crate::settings::LimitSettings;
+use crate::settings::{LimitSettings, Settings};
+
+/// How often the config file (and the certificate files) are checked for changes.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// After a change is seen, how long the files must stay unchanged before they are read, so
+/// that a file being written in several steps is not read half-written.
+const SETTLE: Duration = Duration::from_millis(200);
 
 /// Audit records waiting for the writer; past this, records are dropped and counted
 /// (`rampart_gateway_audit_dropped_total`) so that requests never wait for the log.
@@ -65,18 +93,99 @@ pub fn guard(config: &GatewayConfig) -> Result<Guard, String> {
     Guard::new(guard_config).map_err(|e| format!("gateway.issuers: {e}"))
 }
 
-/// Starts the gateway's listeners; they run until `shutdown` resolves.
+/// The gateway's TLS certificate.
+pub enum GatewayTls {
+    /// A fixed configuration (the dev CA's certificate, or the server's): never reloaded.
+    Fixed(Arc<rustls::ServerConfig>),
+    /// `gateway.tls_cert` and `gateway.tls_key`: reloaded when the files change.
+    Files {
+        /// PEM certificate chain, leaf first.
+        cert: PathBuf,
+        /// PEM private key.
+        key: PathBuf,
+    },
+}
+
+/// A TLS server configuration (h2 and HTTP/1.1) from a PEM chain file and a PEM key file.
+pub fn tls_from_files(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let alpn: [&[u8]; 2] = [b"h2", b"http/1.1"];
+    let chain = std::fs::read_to_string(cert)
+        .map_err(|e| format!("gateway.tls_cert {}: {e}", cert.display()))?;
+    let key_pem = std::fs::read_to_string(key)
+        .map_err(|e| format!("gateway.tls_key {}: {e}", key.display()))?;
+    rampart_pki::server_config(&chain, &key_pem, &alpn).map_err(|e| {
+        format!(
+            "gateway.tls_cert/gateway.tls_key {} / {}: {e}",
+            cert.display(),
+            key.display()
+        )
+    })
+}
+
+/// The listener's certificate, replaceable while serving: each handshake asks for the
+/// current one.
+#[derive(Debug)]
+struct ReloadableCert {
+    current: RwLock<Arc<dyn ResolvesServerCert>>,
+}
+
+impl ReloadableCert {
+    fn new(config: &rustls::ServerConfig) -> Self {
+        Self {
+            current: RwLock::new(Arc::clone(&config.cert_resolver)),
+        }
+    }
+
+    /// Takes the certificate of `config` (built, hence validated, by [`tls_from_files`]).
+    fn set(&self, config: &rustls::ServerConfig) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::clone(&config.cert_resolver);
+    }
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let current = Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner));
+        current.resolve(client_hello)
+    }
+}
+
+/// Starts the gateway's listeners; they run until `shutdown` resolves. With `config_path`,
+/// the configuration is reloaded when that file changes; it is reloaded on `SIGHUP` in any
+/// case (see the module documentation).
 pub async fn start(
     config: &GatewayConfig,
-    tls: Arc<rustls::ServerConfig>,
+    tls: GatewayTls,
+    config_path: Option<PathBuf>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningGateway, String> {
+    let (tls, cert) = match tls {
+        GatewayTls::Fixed(tls) => (tls, None),
+        GatewayTls::Files { cert, key } => {
+            let built = tls_from_files(&cert, &key)?;
+            let reloadable = Arc::new(ReloadableCert::new(&built));
+            let mut tls = (*built).clone();
+            tls.cert_resolver = reloadable.clone();
+            (Arc::new(tls), Some(reloadable))
+        }
+    };
+    // Before anything is printed, so a SIGHUP sent once the gateway has announced itself
+    // never falls back to the default action (terminating the process).
+    let hangup = match tokio::signal::unix::signal(SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGHUP; reload on file change only");
+            None
+        }
+    };
     let guard = guard(config)?;
     let prefetch = guard.clone();
     tokio::spawn(async move { prefetch.prefetch().await });
     let audit = AuditSink::spawn(Box::new(std::io::stdout()), AUDIT_QUEUE);
-    let gateway = Gateway::new(config, Arc::new(guard), audit).map_err(|e| e.to_string())?;
+    let gateway =
+        Gateway::new(config, Arc::new(guard), audit.clone()).map_err(|e| e.to_string())?;
     let metrics = rampart_gateway::install_recorder().map_err(|e| format!("metrics: {e}"))?;
+    let pipeline = GatewayHandle::new(gateway.service::<Incoming>());
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -107,6 +216,17 @@ pub async fn start(
         }
     });
 
+    let replace = pipeline.clone();
+    let reloader = Reloader {
+        path: config_path,
+        applied: config.clone(),
+        started: config.clone(),
+        audit,
+        cert,
+        apply: Box::new(move |gateway: Gateway| replace.replace(gateway.service::<Incoming>())),
+    };
+    tokio::spawn(reloader.run(hangup, stop_rx.clone()));
+
     let l = &config.limits;
     let limits = LimitSettings {
         max_connections: l.max_connections,
@@ -115,8 +235,8 @@ pub async fn start(
         ..LimitSettings::default()
     };
     let make_service = move |peer: SocketAddr| {
-        gateway
-            .service::<Incoming>()
+        pipeline
+            .service()
             .map_request(move |mut request: Request<Incoming>| {
                 request
                     .extensions_mut()
@@ -132,4 +252,189 @@ pub async fn start(
         crate::listener::serve_tls(listener, tls, make_service, &limits, stop).await;
     });
     Ok(RunningGateway { listen, admin })
+}
+
+/// What identifies a version of a file: modification time, size and inode (a file replaced
+/// by a rename has a new inode even when time and size match). `None`: unreadable.
+type Stamp = Option<(Option<SystemTime>, u64, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    // Follows symbolic links, so a link switched to another file counts as a change.
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok(), meta.len(), meta.ino()))
+}
+
+/// Reloads the configuration and the certificate; owned by one task, so reloads never
+/// overlap.
+struct Reloader {
+    /// The config file, read again on every reload.
+    path: Option<PathBuf>,
+    /// The configuration in effect.
+    applied: GatewayConfig,
+    /// The configuration the listeners were started with.
+    started: GatewayConfig,
+    /// Shared by every pipeline, so the audit log is one stream across reloads.
+    audit: AuditSink,
+    /// The listener's certificate, when it comes from `gateway.tls_cert`/`tls_key`.
+    cert: Option<Arc<ReloadableCert>>,
+    /// Makes a new gateway the one serving.
+    apply: Box<dyn Fn(Gateway) + Send + Sync>,
+}
+
+impl Reloader {
+    fn config_stamp(&self) -> Stamp {
+        self.path.as_deref().and_then(stamp)
+    }
+
+    fn cert_stamp(&self) -> (Stamp, Stamp) {
+        match (&self.cert, &self.applied.tls_cert, &self.applied.tls_key) {
+            (Some(_), Some(cert), Some(key)) => (stamp(cert), stamp(key)),
+            _ => (None, None),
+        }
+    }
+
+    /// Reloads on `SIGHUP` and on file changes until `stop`.
+    async fn run(
+        mut self,
+        mut hangup: Option<Signal>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut ticks = tokio::time::interval(POLL_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen_config = self.config_stamp();
+        let mut seen_cert = self.cert_stamp();
+        loop {
+            let hangup_received = async {
+                match hangup.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stopped = async {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tokio::select! {
+                () = stopped => return,
+                Some(()) = hangup_received => {
+                    self.reload("SIGHUP");
+                }
+                _ = ticks.tick() => {
+                    let (config, cert) = (self.config_stamp(), self.cert_stamp());
+                    if config == seen_config && cert == seen_cert {
+                        continue;
+                    }
+                    tokio::time::sleep(SETTLE).await;
+                    if self.config_stamp() != config || self.cert_stamp() != cert {
+                        // Still being written: look again at the next tick.
+                        continue;
+                    }
+                    if config != seen_config {
+                        self.reload("config file changed");
+                    } else {
+                        self.reload_cert("certificate file changed");
+                    }
+                }
+            }
+            seen_config = self.config_stamp();
+            seen_cert = self.cert_stamp();
+        }
+    }
+
+    fn reload(&mut self, trigger: &str) {
+        let path = self
+            .path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match self.try_reload() {
+            Ok(()) => tracing::info!(trigger, config = %path, "gateway configuration reloaded"),
+            Err(e) => tracing::error!(
+                trigger,
+                config = %path,
+                error = %e,
+                "gateway configuration rejected, the previous configuration stays in effect"
+            ),
+        }
+    }
+
+    /// Builds everything from the file first; swaps only if all of it succeeded.
+    fn try_reload(&mut self) -> Result<(), String> {
+        let settings = Settings::load(self.path.as_deref()).map_err(|e| e.to_string())?;
+        let Some(config) = settings.gateway else {
+            return Err("the configuration no longer has a [gateway] section".into());
+        };
+        let guard = guard(&config)?;
+        let gateway = Gateway::new(&config, Arc::new(guard.clone()), self.audit.clone())
+            .map_err(|e| e.to_string())?;
+        let tls = match (&self.cert, &config.tls_cert, &config.tls_key) {
+            (Some(_), Some(cert), Some(key)) => Some(tls_from_files(cert, key)?),
+            (Some(_), _, _) => {
+                tracing::warn!(
+                    "gateway.tls_cert/gateway.tls_key removed: restart to use the dev CA; \
+                     the current certificate stays in use"
+                );
+                None
+            }
+            (None, Some(_), _) => {
+                tracing::warn!(
+                    "gateway.tls_cert/gateway.tls_key set while the gateway serves another \
+                     certificate: restart to use them"
+                );
+                None
+            }
+            (None, None, _) => None,
+        };
+        self.warn_restart_needed(&config);
+
+        (self.apply)(gateway);
+        if let (Some(cert), Some(tls)) = (&self.cert, &tls) {
+            cert.set(tls);
+        }
+        tokio::spawn(async move { guard.prefetch().await });
+        self.applied = config;
+        Ok(())
+    }
+
+    fn reload_cert(&mut self, trigger: &str) {
+        let (Some(reloadable), Some(cert), Some(key)) =
+            (&self.cert, &self.applied.tls_cert, &self.applied.tls_key)
+        else {
+            return;
+        };
+        match tls_from_files(cert, key) {
+            Ok(tls) => {
+                reloadable.set(&tls);
+                tracing::info!(trigger, cert = %cert.display(), "gateway TLS certificate reloaded");
+            }
+            Err(e) => tracing::error!(
+                trigger,
+                error = %e,
+                "gateway TLS certificate rejected, the previous certificate stays in use"
+            ),
+        }
+    }
+
+    /// Settings of the listeners, which keep running as they are.
+    fn warn_restart_needed(&self, new: &GatewayConfig) {
+        let old = &self.started;
+        let changed = [
+            ("gateway.listen", old.listen != new.listen),
+            ("gateway.admin_listen", old.admin_listen != new.admin_listen),
+            (
+                "gateway.limits.max_connections",
+                old.limits.max_connections != new.limits.max_connections,
+            ),
+            (
+                "gateway.limits.header_read_timeout",
+                old.limits.header_read_timeout != new.limits.header_read_timeout,
+            ),
+        ];
+        for (key, _) in changed.iter().filter(|(_, changed)| *changed) {
+            tracing::warn!(
+                key,
+                "{key} changed: it applies only after a restart; the listeners keep their current settings"
+            );
+        }
+    }
 }

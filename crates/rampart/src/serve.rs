@@ -152,7 +152,15 @@ pub async fn run(args: DataArgs, listen: Option<SocketAddr>) -> Result<(), Strin
     }
 
     if let Some(gateway) = &settings.gateway {
-        let running = crate::gateway::start(gateway, tls.config.clone(), shutdown_signal()).await?;
+        // The gateway shares the server's certificate here (not reloaded); its own
+        // configuration is reloaded on SIGHUP and when the config file changes.
+        let running = crate::gateway::start(
+            gateway,
+            crate::gateway::GatewayTls::Fixed(tls.config.clone()),
+            args.config.clone(),
+            shutdown_signal(),
+        )
+        .await?;
         print_gateway(&running);
     }
 
@@ -172,7 +180,8 @@ pub async fn run(args: DataArgs, listen: Option<SocketAddr>) -> Result<(), Strin
 }
 
 /// `rampart gateway`: the gateway alone, with its own TLS certificate or one from the dev CA
-/// of the data directory.
+/// of the data directory. The configuration (and its own certificate) are reloaded on
+/// `SIGHUP` and when the files change, without dropping connections; see [`crate::gateway`].
 pub async fn run_gateway(args: DataArgs) -> Result<(), String> {
     let mut settings = Settings::load(args.config.as_deref()).map_err(|e| e.to_string())?;
     if let Some(dir) = &args.data_dir {
@@ -182,25 +191,24 @@ pub async fn run_gateway(args: DataArgs) -> Result<(), String> {
     let Some(gateway) = settings.gateway.clone() else {
         return Err("the configuration has no [gateway] section (see README: Gateway)".into());
     };
-    let alpn: [&[u8]; 2] = [b"h2", b"http/1.1"];
     let tls = match (&gateway.tls_cert, &gateway.tls_key) {
-        (Some(cert), Some(key)) => {
-            let chain = std::fs::read_to_string(cert)
-                .map_err(|e| format!("gateway.tls_cert {}: {e}", cert.display()))?;
-            let key = std::fs::read_to_string(key)
-                .map_err(|e| format!("gateway.tls_key {}: {e}", key.display()))?;
-            rampart_pki::server_config(&chain, &key, &alpn)
-                .map_err(|e| format!("gateway.tls_cert: {e}"))?
-        }
+        (Some(cert), Some(key)) => crate::gateway::GatewayTls::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
         _ => {
             let dir = &settings.server.data_dir;
             crate::dev_tls::create_private_dir(dir)?;
             let master = load_master_key(dir)?;
-            crate::dev_tls::load_or_create(dir, &master.envelope(), None, gateway.listen.ip())?
-                .config
+            crate::gateway::GatewayTls::Fixed(
+                crate::dev_tls::load_or_create(dir, &master.envelope(), None, gateway.listen.ip())?
+                    .config,
+            )
         }
     };
-    let running = crate::gateway::start(&gateway, tls, shutdown_signal()).await?;
+    // Reloaded on SIGHUP and when the config file (or gateway.tls_cert/tls_key) changes.
+    let running =
+        crate::gateway::start(&gateway, tls, args.config.clone(), shutdown_signal()).await?;
     print_gateway(&running);
     shutdown_signal().await;
     tracing::info!("stopped");

@@ -427,7 +427,11 @@ async fn path_tricks_never_reach_a_route() {
     }
     assert_eq!(f.get("/ordersx", Some(&token)).await.status(), 404);
     // Too many headers, and one oversized header, are refused before routing.
-    let mut req = f.idp.http.get(format!("{}/orders", f.gw.url)).bearer_auth(&token);
+    let mut req = f
+        .idp
+        .http
+        .get(format!("{}/orders", f.gw.url))
+        .bearer_auth(&token);
     for i in 0..150 {
         req = req.header(format!("x-filler-{i}"), "v");
     }

@@ -82,7 +82,13 @@ async fn demo_shows_allowed_401_403_and_429() {
     // A port base unlikely to be taken; the demo puts the gateway at +1000 and admin at +1458.
     let base = 20_000 + (std::process::id() % 20_000) as u16;
     let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{base}"), "--data-dir"])
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{base}"),
+            "--data-dir",
+        ])
         .arg(tmp.path().join("d"))
         .env_remove("RAMPART_MASTER_KEY")
         .env("RAMPART_LOG", "warn")
@@ -98,7 +104,9 @@ async fn demo_shows_allowed_401_403_and_429() {
     });
     let mut secret = None;
     loop {
-        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("demo started");
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("demo started");
         if let Some(rest) = line.split("demo-reader:").nth(1) {
             secret = rest.split_whitespace().next().map(str::to_owned);
         }
