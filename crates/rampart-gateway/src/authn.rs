@@ -1,22 +1,44 @@
-//! Authentication: `Authorization: Bearer <token>` checked by the [`Authenticator`] for the
-//! route's audience and token kinds. Every failure denies (fail closed): missing → 401,
-//! bad → 401 `invalid_token`, issuer unavailable (or the check timing out) → 503. Nothing is
-//! forwarded on failure. Public routes skip this layer.
+//! Authentication, by the credential kinds the route lists:
+//!
+//! - `jwt`/`paseto`/`introspection`: `Authorization: Bearer <token>` checked by the
+//!   [`Authenticator`] for the route's audience and those token kinds;
+//! - `api_key`: the key in the configured header (default `X-API-Key`), an opaque credential
+//!   checked by the [`Authenticator`] through introspection only; the principal's method is
+//!   [`AuthMethod::ApiKey`];
+//! - `mtls`: the identity of the client certificate the listener verified
+//!   ([`ConnectionInfo::client_cert`]); the principal has that identity as subject and
+//!   client id, no scopes, the route's audience, issuer `mtls`.
+//!
+//! One credential is used per request, by precedence: a present `Authorization` header when
+//! the route accepts a token kind, else a present API key header when it accepts `api_key`,
+//! else the client certificate when it accepts `mtls`. A credential that fails is never
+//! replaced by a weaker one. Every failure denies (fail closed): missing → 401, bad → 401
+//! `invalid_token`, issuer unavailable (or the check timing out) → 503. Nothing is forwarded
+//! on failure. Public routes skip this layer.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{HeaderValue, Request, StatusCode, header};
-use rampart_guard::{AuthError, Authenticator, Principal};
+use http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use rampart_guard::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture, PrincipalFacts};
+use crate::context::{ApiKeyFingerprint, BoxBody, BoxFuture, ConnectionInfo, PrincipalFacts};
 use crate::error::{error_response, internal};
 use crate::route::Route;
 
 /// Longest bearer token accepted, bytes.
 pub const MAX_TOKEN_BYTES: usize = 8192;
+
+/// Longest API key accepted, bytes.
+pub const MAX_API_KEY_BYTES: usize = 256;
+
+/// The default API key header.
+pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
+
+/// Issuer of principals authenticated by a client certificate.
+pub const MTLS_ISSUER: &str = "mtls";
 
 /// `WWW-Authenticate` for a missing token.
 pub const CHALLENGE: &str = "Bearer realm=\"rampart\"";
@@ -50,6 +72,86 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthError> {
     Ok(token)
 }
 
+/// Extracts the API key from the header `name`: exactly one, 1 to [`MAX_API_KEY_BYTES`]
+/// visible ASCII characters.
+pub fn api_key<'h>(headers: &'h http::HeaderMap, name: &HeaderName) -> Result<&'h str, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next().ok_or(AuthError::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthError::Malformed);
+    }
+    let bytes = value.as_bytes();
+    if bytes.is_empty()
+        || bytes.len() > MAX_API_KEY_BYTES
+        || !bytes.iter().all(u8::is_ascii_graphic)
+    {
+        return Err(AuthError::Malformed);
+    }
+    std::str::from_utf8(bytes).map_err(|_| AuthError::Malformed)
+}
+
+/// The fingerprint of an API key: the first 128 bits of its SHA-256, hex. Safe to use as a
+/// rate-limit key or in logs; the key cannot be recovered from it.
+pub fn api_key_fingerprint(key: &str) -> String {
+    use std::fmt::Write as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    digest.as_ref()[..16]
+        .iter()
+        .fold(String::with_capacity(32), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// The principal of a verified client certificate identity, for a route of `audience`.
+pub fn mtls_principal(identity: &str, audience: &str) -> Principal {
+    Principal {
+        subject: identity.to_owned(),
+        client_id: Some(identity.to_owned()),
+        scopes: Vec::new(),
+        audiences: vec![audience.to_owned()],
+        issuer: MTLS_ISSUER.to_owned(),
+        // Bounded by the certificate's validity, checked at the handshake.
+        expires_at: i64::MAX,
+        token_id: None,
+        method: AuthMethod::Mtls,
+    }
+}
+
+/// The credential chosen for a request.
+enum Credential {
+    Token(String),
+    ApiKey(String),
+    Certificate(String),
+}
+
+/// Picks the credential (see the module docs for the precedence).
+fn credential(
+    headers: &http::HeaderMap,
+    conn: Option<&ConnectionInfo>,
+    route: &Route,
+    api_key_header: &HeaderName,
+) -> Result<Credential, AuthError> {
+    let a = route.accepted;
+    let accepts_token = a.jwt || a.paseto || a.introspection;
+    if accepts_token && headers.contains_key(header::AUTHORIZATION) {
+        return bearer_token(headers).map(|t| Credential::Token(t.to_owned()));
+    }
+    if route.api_key && headers.contains_key(api_key_header) {
+        return api_key(headers, api_key_header).map(|k| Credential::ApiKey(k.to_owned()));
+    }
+    if route.mtls
+        && let Some(identity) = conn.and_then(|c| c.client_cert.as_deref())
+    {
+        return Ok(Credential::Certificate(identity.to_owned()));
+    }
+    if accepts_token || route.api_key || route.mtls {
+        Err(AuthError::Missing)
+    } else {
+        Err(AuthError::NotAccepted)
+    }
+}
+
 /// The response for an authentication failure.
 pub fn auth_error_response(e: &AuthError) -> http::Response<BoxBody> {
     let (status, challenge, error, desc) = match e {
@@ -57,7 +159,7 @@ pub fn auth_error_response(e: &AuthError) -> http::Response<BoxBody> {
             StatusCode::UNAUTHORIZED,
             Some(CHALLENGE),
             "unauthorized",
-            "a bearer token is required",
+            "credentials are required",
         ),
         AuthError::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -85,15 +187,24 @@ pub fn auth_error_response(e: &AuthError) -> http::Response<BoxBody> {
 pub struct AuthnLayer {
     authenticator: Arc<dyn Authenticator>,
     timeout: Duration,
+    api_key_header: HeaderName,
 }
 
 impl AuthnLayer {
-    /// A layer asking `authenticator`, giving up (503) after `timeout`.
+    /// A layer asking `authenticator`, giving up (503) after `timeout`; API keys are read
+    /// from [`DEFAULT_API_KEY_HEADER`].
     pub fn new(authenticator: Arc<dyn Authenticator>, timeout: Duration) -> Self {
         Self {
             authenticator,
             timeout,
+            api_key_header: HeaderName::from_static(DEFAULT_API_KEY_HEADER),
         }
+    }
+
+    /// Reads API keys from the header `name` instead.
+    pub fn api_key_header(mut self, name: HeaderName) -> Self {
+        self.api_key_header = name;
+        self
     }
 }
 
@@ -104,6 +215,7 @@ impl<S> Layer<S> for AuthnLayer {
             inner,
             authenticator: Arc::clone(&self.authenticator),
             timeout: self.timeout,
+            api_key_header: self.api_key_header.clone(),
         }
     }
 }
@@ -114,6 +226,7 @@ pub struct Authn<S> {
     inner: S,
     authenticator: Arc<dyn Authenticator>,
     timeout: Duration,
+    api_key_header: HeaderName,
 }
 
 fn deny(e: AuthError) -> BoxFuture {
@@ -146,34 +259,67 @@ where
         };
         // Never trust a principal that did not come from this layer.
         req.extensions_mut().remove::<Arc<Principal>>();
+        req.extensions_mut().remove::<ApiKeyFingerprint>();
         if route.public {
             return Box::pin(self.inner.call(req));
         }
-        let token = match bearer_token(req.headers()) {
-            Ok(t) => t.to_owned(),
+        let cred = match credential(
+            req.headers(),
+            req.extensions().get::<ConnectionInfo>(),
+            &route,
+            &self.api_key_header,
+        ) {
+            Ok(c) => c,
             Err(e) => return deny(e),
         };
-        let accepted = route.accepted;
-        if !(accepted.jwt || accepted.paseto || accepted.introspection) {
-            // Only `api_key`/`mtls` listed: not available yet.
-            return deny(AuthError::NotAccepted);
-        }
         let authenticator = Arc::clone(&self.authenticator);
         let timeout = self.timeout;
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let result = tokio::time::timeout(
-                timeout,
-                authenticator.authenticate(&token, &route.audience, accepted),
-            )
-            .await
-            .unwrap_or(Err(AuthError::Unavailable));
-            drop(token);
-            let principal = match result {
-                Ok(p) => Arc::new(p),
-                Err(e) => return deny(e).await,
+            let principal = match cred {
+                Credential::Certificate(identity) => mtls_principal(&identity, &route.audience),
+                Credential::Token(token) => {
+                    let result = tokio::time::timeout(
+                        timeout,
+                        authenticator.authenticate(&token, &route.audience, route.accepted),
+                    )
+                    .await
+                    .unwrap_or(Err(AuthError::Unavailable));
+                    drop(token);
+                    match result {
+                        Ok(p) => p,
+                        Err(e) => return deny(e).await,
+                    }
+                }
+                Credential::ApiKey(key) => {
+                    // An API key is an opaque credential: introspection only, so a JWT or
+                    // PASETO token in the key header is not accepted as a key.
+                    let accepted = Accepted {
+                        jwt: false,
+                        paseto: false,
+                        introspection: false,
+                        api_key: true,
+                    };
+                    let result = tokio::time::timeout(
+                        timeout,
+                        authenticator.authenticate(&key, &route.audience, accepted),
+                    )
+                    .await
+                    .unwrap_or(Err(AuthError::Unavailable));
+                    let fingerprint = api_key_fingerprint(&key);
+                    drop(key);
+                    match result {
+                        Ok(mut p) => {
+                            p.method = AuthMethod::ApiKey;
+                            req.extensions_mut().insert(ApiKeyFingerprint(fingerprint));
+                            p
+                        }
+                        Err(e) => return deny(e).await,
+                    }
+                }
             };
+            let principal = Arc::new(principal);
             let facts = PrincipalFacts {
                 subject: principal.subject.clone(),
                 client_id: principal.client_id.clone(),
@@ -224,6 +370,58 @@ mod tests {
         );
         let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
         assert_eq!(bearer_token(&h(&[&long])), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn parses_api_key() {
+        let name = HeaderName::from_static(DEFAULT_API_KEY_HEADER);
+        let with = |values: &[&[u8]]| {
+            let mut m = HeaderMap::new();
+            for v in values {
+                m.append(&name, HeaderValue::from_bytes(v).expect("value"));
+            }
+            m
+        };
+        assert_eq!(
+            api_key(&with(&[b"rk_abc-._~+/="]), &name),
+            Ok("rk_abc-._~+/=")
+        );
+        assert_eq!(api_key(&with(&[]), &name), Err(AuthError::Missing));
+        let long = "k".repeat(MAX_API_KEY_BYTES + 1);
+        let max = "k".repeat(MAX_API_KEY_BYTES);
+        assert_eq!(api_key(&with(&[max.as_bytes()]), &name), Ok(max.as_str()));
+        for bad in [
+            b"".as_slice(),
+            b"rk a",
+            b"rk\ta",
+            b"rk_\xc3\xa9",
+            long.as_bytes(),
+        ] {
+            assert_eq!(
+                api_key(&with(&[bad]), &name),
+                Err(AuthError::Malformed),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            api_key(&with(&[b"rk_a", b"rk_b"]), &name),
+            Err(AuthError::Malformed)
+        );
+    }
+
+    #[test]
+    fn fingerprint_is_a_hash_prefix() {
+        let f = api_key_fingerprint("rk_secret");
+        assert_eq!(f.len(), 32);
+        assert!(f.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!f.contains("secret"));
+        assert_eq!(f, api_key_fingerprint("rk_secret"));
+        assert_ne!(f, api_key_fingerprint("rk_secret2"));
+        // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223...
+        assert_eq!(
+            api_key_fingerprint("abc"),
+            "ba7816bf8f01cfea414140de5dae2223"
+        );
     }
 
     #[test]

@@ -62,6 +62,15 @@ pub struct GatewayConfig {
     /// Extra inbound identity headers to remove, on top of the built-in list.
     #[serde(default)]
     pub strip_headers: Vec<String>,
+    /// The request header carrying an API key (routes with `api_key`); default `X-API-Key`.
+    /// Always removed before forwarding upstream.
+    #[serde(default = "default_api_key_header")]
+    pub api_key_header: String,
+    /// PEM bundle of the CAs whose client certificates the listener verifies (routes with
+    /// `mtls`). When set, the listener asks every client for a certificate; one is optional,
+    /// but a certificate that does not verify fails the handshake. Needs a restart to change.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
     /// Size and time bounds.
     #[serde(default)]
     pub limits: Limits,
@@ -79,6 +88,10 @@ fn default_listen() -> SocketAddr {
 
 fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9901))
+}
+
+fn default_api_key_header() -> String {
+    "X-API-Key".into()
 }
 
 fn default_token_leeway() -> u64 {
@@ -160,14 +173,17 @@ pub struct RouteConfig {
     pub matcher: RouteMatch,
     /// Upstream base URLs (`http://host:port`), used round robin.
     pub upstreams: Vec<String>,
-    /// Accepted credential kinds: `jwt`, `paseto`, `introspection`, `api_key`, `mtls`; or
-    /// `["public"]`. `api_key` and `mtls` are accepted here but not available yet: a route that
-    /// accepts only those denies every request (fail closed).
+    /// Accepted credential kinds: `jwt`, `paseto`, `introspection` (a bearer token),
+    /// `api_key` (the `api_key_header` header, checked by introspection), `mtls` (a client
+    /// certificate verified against `client_ca_file`); or `["public"]`. Precedence when several
+    /// are present: a bearer token (if a token kind is listed), then an API key, then the
+    /// client certificate.
     pub auth: Vec<String>,
     /// Audience the token must carry; required unless public.
     #[serde(default)]
     pub audience: Option<String>,
-    /// Scopes the principal must hold.
+    /// Scopes the principal must hold. A client certificate (`mtls`) carries none, so a route
+    /// accepting only `mtls` with required scopes denies every request (403).
     #[serde(default)]
     pub require_scopes: Vec<String>,
     /// Optional rate limit.
@@ -197,6 +213,9 @@ pub struct RouteMatch {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// `ip` (checked before authentication), `client_id`, `sub` or `api_key` (after it).
+    /// `api_key` keys by a SHA-256 fingerprint of the key (never the key); requests
+    /// authenticated otherwise (or on a route without `api_key`) are keyed by `client_id`
+    /// (else `sub`).
     pub key: String,
     /// Sustained rate; must be > 0.
     pub per_second: f64,
@@ -246,6 +265,10 @@ fn check_url(key: &str, value: &str, allow_path: bool) -> Result<http::Uri, Conf
     Ok(uri)
 }
 
+fn is_header_name(value: &str) -> bool {
+    !value.is_empty() && http::HeaderName::from_bytes(value.as_bytes()).is_ok()
+}
+
 /// Parses a trusted-proxy entry: a CIDR or a single address.
 pub(crate) fn parse_net(value: &str) -> Option<ipnet::IpNet> {
     value.parse::<ipnet::IpNet>().ok().or_else(|| {
@@ -280,6 +303,28 @@ impl GatewayConfig {
                     "not a valid header name",
                 ));
             }
+        }
+        if !is_header_name(&self.api_key_header)
+            || self.api_key_header.eq_ignore_ascii_case("authorization")
+            || self
+                .api_key_header
+                .to_ascii_lowercase()
+                .starts_with(crate::identity::RAMPART_PREFIX)
+        {
+            return Err(ConfigError::new(
+                "gateway.api_key_header",
+                "must be a valid header name other than Authorization and X-Rampart-*",
+            ));
+        }
+        if self
+            .client_ca_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::new(
+                "gateway.client_ca_file",
+                "must not be empty",
+            ));
         }
         self.validate_limits()?;
         if self.token_leeway > 300 {

@@ -112,7 +112,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some(info) = req.extensions().get::<ConnectionInfo>().copied() else {
+        let Some(info) = req.extensions().get::<ConnectionInfo>().cloned() else {
             tracing::error!("ConnectionInfo extension missing: the listener must insert it");
             let resp = internal("no_connection_info");
             return Box::pin(async move { Ok(resp) });

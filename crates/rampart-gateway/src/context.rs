@@ -22,13 +22,41 @@ pub type BoxFuture = std::pin::Pin<
 
 /// The connection a request came on. The listener (the binary) MUST insert it into every
 /// request's extensions; without it the gateway answers 500 (fail closed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// The TCP peer.
     pub peer: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// The identity of the client certificate the TLS handshake VERIFIED (first URI SAN, else
+    /// first DNS SAN, else subject CN; see `rampart_pki::client_identity`), if any. Only a
+    /// listener that verifies client certificates may set it: routes accepting `mtls` trust
+    /// it as the caller's identity.
+    pub client_cert: Option<String>,
 }
+
+impl ConnectionInfo {
+    /// A connection from `peer` without a client certificate.
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        Self {
+            peer,
+            tls,
+            client_cert: None,
+        }
+    }
+
+    /// The same connection with the verified client certificate identity `identity`.
+    pub fn with_client_cert(mut self, identity: impl Into<String>) -> Self {
+        self.client_cert = Some(identity.into());
+        self
+    }
+}
+
+/// A fingerprint of the API key the request was authenticated with (request extension, set by
+/// the authentication layer): a SHA-256 hex prefix, never the key itself. Used as the
+/// `api_key` rate-limit key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyFingerprint(pub String);
 
 /// The request's correlation ids (request extension, set by the request-id layer).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,8 @@
 //! with hop-by-hop headers; only then are the gateway's own headers added:
 //! `X-Rampart-Subject`, `X-Rampart-Client-Id`, `X-Rampart-Scopes`, `X-Rampart-Issuer`,
 //! `X-Rampart-Auth`, `X-Forwarded-For` and `X-Forwarded-Proto`. `Authorization` is removed
-//! unless the route sets `forward_token`.
+//! unless the route sets `forward_token`; the API key header (`api_key_header`) is always
+//! removed (the gateway adds it to the strip list).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -105,7 +106,7 @@ impl IdentityLayer {
         h: &mut HeaderMap,
         principal: Option<&Principal>,
         forward_token: bool,
-        conn: ConnectionInfo,
+        conn: &ConnectionInfo,
     ) {
         remove_hop_by_hop(h);
         for n in self.strip.iter() {
@@ -201,7 +202,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let (Some(route), Some(conn)) = (
             req.extensions().get::<Arc<Route>>().cloned(),
-            req.extensions().get::<ConnectionInfo>().copied(),
+            req.extensions().get::<ConnectionInfo>().cloned(),
         ) else {
             let resp = internal("no_route_context");
             return Box::pin(async move { Ok(resp) });
@@ -216,7 +217,7 @@ where
             &mut headers,
             principal.as_deref(),
             route.forward_token,
-            conn,
+            &conn,
         );
         *req.headers_mut() = headers;
         Box::pin(self.inner.call(req))
@@ -241,10 +242,7 @@ mod tests {
     }
 
     fn conn(peer: &str) -> ConnectionInfo {
-        ConnectionInfo {
-            peer: peer.parse().expect("addr"),
-            tls: true,
-        }
+        ConnectionInfo::new(peer.parse().expect("addr"), true)
     }
 
     fn spoofed() -> HeaderMap {
@@ -274,7 +272,7 @@ mod tests {
             TrustedProxies::default(),
         );
         let mut h = spoofed();
-        l.rewrite(&mut h, Some(&principal()), false, conn("1.2.3.4:5"));
+        l.rewrite(&mut h, Some(&principal()), false, &conn("1.2.3.4:5"));
         for gone in [
             "x-user",
             "x-rampart-other",
@@ -300,7 +298,7 @@ mod tests {
     fn public_route_strips_and_adds_nothing() {
         let l = IdentityLayer::new(&[], TrustedProxies::default());
         let mut h = spoofed();
-        l.rewrite(&mut h, None, true, conn("1.2.3.4:5"));
+        l.rewrite(&mut h, None, true, &conn("1.2.3.4:5"));
         assert!(h.get("x-rampart-subject").is_none());
         assert!(h.get("x-user").is_none());
         assert_eq!(h["authorization"], "Bearer t");
@@ -313,7 +311,7 @@ mod tests {
             TrustedProxies::new(vec!["10.0.0.0/8".parse().expect("net")]),
         );
         let mut h = spoofed();
-        l.rewrite(&mut h, None, false, conn("10.1.2.3:5"));
+        l.rewrite(&mut h, None, false, &conn("10.1.2.3:5"));
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.2.3");
     }
 }

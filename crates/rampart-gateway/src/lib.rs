@@ -11,8 +11,9 @@
 //! 6. [`route`]: 404/405, attaches the route;
 //! 7. [`body_limit`]: 413 for a `Content-Length` over the limit, bounds streamed bodies;
 //! 8. [`ratelimit`] keyed by `ip`;
-//! 9. [`authn`]: bearer token → principal (401/503, fail closed);
-//! 10. [`ratelimit`] keyed by `client_id`/`sub`;
+//! 9. [`authn`]: bearer token, API key or verified client certificate → principal (401/503,
+//!    fail closed);
+//! 10. [`ratelimit`] keyed by `client_id`/`sub`/`api_key`;
 //! 11. [`authz`]: required scopes (403);
 //! 12. [`identity`]: strip inbound identity and hop-by-hop headers, then add ours;
 //! 13. [`proxy`]: the upstream call (502/504).
@@ -57,7 +58,7 @@ use tower::{Service, ServiceBuilder};
 
 pub use audit::{AuditRecord, AuditSink};
 pub use config::{ConfigError, GatewayConfig};
-pub use context::{BoxBody, ConnectionInfo};
+pub use context::{ApiKeyFingerprint, BoxBody, ConnectionInfo};
 pub use metrics::{admin_router, install_recorder};
 pub use ratelimit::{LocalRateLimiter, RateDecision, RateLimiter};
 pub use reload::{GatewayHandle, ReloadingService};
@@ -70,6 +71,7 @@ pub struct Gateway {
     routes: route::RouteTable,
     trusted: TrustedProxies,
     strip: Vec<HeaderName>,
+    api_key_header: HeaderName,
     limiter: Arc<dyn RateLimiter>,
     authenticator: Arc<dyn Authenticator>,
     audit: AuditSink,
@@ -119,11 +121,24 @@ impl Gateway {
                 .filter_map(|p| config::parse_net(p))
                 .collect(),
         );
+        let api_key_header = HeaderName::from_bytes(config.api_key_header.as_bytes())
+            .map_err(|_| ConfigError::new("gateway.api_key_header", "not a valid header name"))?;
+        // The API key is a credential: never forwarded upstream, on any route.
         let strip = config
             .strip_headers
             .iter()
             .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+            .chain(std::iter::once(api_key_header.clone()))
             .collect();
+        for r in &config.routes {
+            if !r.require_scopes.is_empty() && r.auth.iter().all(|a| a == "mtls") {
+                tracing::warn!(
+                    route = %r.id,
+                    "the route accepts only mtls but requires scopes: client certificates carry \
+                     no scopes, so every request is denied (403)"
+                );
+            }
+        }
         let timeout = Duration::from_secs(config.limits.upstream_timeout);
         let proxy = proxy::Proxy::new(
             config
@@ -142,6 +157,7 @@ impl Gateway {
             ),
             trusted,
             strip,
+            api_key_header,
             limiter,
             authenticator,
             audit,
@@ -190,10 +206,10 @@ impl Gateway {
                 Arc::clone(&self.limiter),
                 ratelimit::Phase::BeforeAuth,
             ))
-            .layer(authn::AuthnLayer::new(
-                Arc::clone(&self.authenticator),
-                self.auth_timeout,
-            ))
+            .layer(
+                authn::AuthnLayer::new(Arc::clone(&self.authenticator), self.auth_timeout)
+                    .api_key_header(self.api_key_header.clone()),
+            )
             .layer(ratelimit::RateLimitLayer::new(
                 Arc::clone(&self.limiter),
                 ratelimit::Phase::AfterAuth,

@@ -19,7 +19,7 @@ use rampart_guard::Principal;
 use tower::{Layer, Service};
 
 use crate::config::RateLimitConfig;
-use crate::context::{BoxBody, BoxFuture, ClientIp};
+use crate::context::{ApiKeyFingerprint, BoxBody, BoxFuture, ClientIp};
 use crate::error::{error_response, internal};
 use crate::route::Route;
 
@@ -229,9 +229,12 @@ fn key_for<B>(req: &Request<B>, kind: &str, phase: Phase) -> Result<Option<Strin
         ("ip", Phase::AfterAuth) | (_, Phase::BeforeAuth) => Ok(None),
         (kind, Phase::AfterAuth) => {
             let p = req.extensions().get::<Arc<Principal>>().ok_or(())?;
-            // `api_key` credentials are not available yet; such routes key by client.
-            let key = match kind {
-                "sub" => format!("sub:{}", p.subject),
+            let fingerprint = req.extensions().get::<ApiKeyFingerprint>();
+            let key = match (kind, fingerprint) {
+                ("sub", _) => format!("sub:{}", p.subject),
+                // The key's fingerprint, never the key. Requests of the route authenticated
+                // otherwise (token, certificate) are keyed by client below.
+                ("api_key", Some(ApiKeyFingerprint(f))) => format!("key:{f}"),
                 _ => match &p.client_id {
                     Some(c) => format!("client:{c}"),
                     None => format!("sub:{}", p.subject),

@@ -28,8 +28,12 @@ pub struct Route {
     pub public: bool,
     /// Audience for the authenticator.
     pub audience: String,
-    /// Token kinds accepted (all false for a route listing only `api_key`/`mtls`: fail closed).
+    /// Bearer token kinds accepted (all false for a route listing only `api_key`/`mtls`).
     pub accepted: Accepted,
+    /// API keys (in the `api_key_header` header, checked by introspection) are accepted.
+    pub api_key: bool,
+    /// A verified TLS client certificate identity is accepted.
+    pub mtls: bool,
     /// Scopes required.
     pub require_scopes: Vec<String>,
     /// Rate limit, if any.
@@ -62,7 +66,10 @@ impl Route {
                 jwt: has("jwt"),
                 paseto: has("paseto"),
                 introspection: has("introspection"),
+                api_key: false,
             },
+            api_key: has("api_key"),
+            mtls: has("mtls"),
             require_scopes: c.require_scopes.clone(),
             rate_limit: c.rate_limit.clone(),
             forward_token: c.forward_token,

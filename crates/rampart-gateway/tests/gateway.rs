@@ -124,7 +124,7 @@ async fn serve(gateway: Gateway) -> SocketAddr {
                     .service::<Incoming>()
                     .map_request(move |mut req: Request<Incoming>| {
                         req.extensions_mut()
-                            .insert(ConnectionInfo { peer, tls: false });
+                            .insert(ConnectionInfo::new(peer, false));
                         req
                     });
             tokio::spawn(async move {
@@ -406,7 +406,7 @@ async fn authentication_failures_deny_and_never_reach_upstream() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!r.body.to_lowercase().contains("issuer unavailable"));
 
-    // Routes accepting only api_key/mtls fail closed.
+    // A route accepting only api_key/mtls ignores bearer tokens.
     let r = e.get("/keys/1", &[GOOD]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
@@ -632,10 +632,10 @@ auth = ["public"]
     let gw = Gateway::new(&config, Arc::new(FakeAuth), sink).expect("gateway");
     let req = Request::builder()
         .uri("/x?password=hunter2")
-        .extension(ConnectionInfo {
-            peer: "127.0.0.1:1".parse().expect("addr"),
-            tls: true,
-        })
+        .extension(ConnectionInfo::new(
+            "127.0.0.1:1".parse().expect("addr"),
+            true,
+        ))
         .body(Full::new(Bytes::new()))
         .expect("req");
     let resp = gw.service().oneshot(req).await.expect("infallible");

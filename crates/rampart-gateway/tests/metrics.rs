@@ -54,10 +54,10 @@ audience = "api://orders"
     let req = Request::builder()
         .uri("/orders/1")
         .header("authorization", "Bearer expired")
-        .extension(ConnectionInfo {
-            peer: "127.0.0.1:1".parse().expect("addr"),
-            tls: false,
-        })
+        .extension(ConnectionInfo::new(
+            "127.0.0.1:1".parse().expect("addr"),
+            false,
+        ))
         .body(Full::new(Bytes::new()))
         .expect("req");
     let resp = gw.service().oneshot(req).await.expect("infallible");

@@ -305,6 +305,11 @@ impl Inner {
             .or_else(|| a.client_id.clone())
             .filter(|s| !s.is_empty())
             .ok_or(AuthError::Invalid)?;
+        let method = if a.token_type.as_deref() == Some("api_key") {
+            AuthMethod::ApiKey
+        } else {
+            AuthMethod::Introspection
+        };
         let principal = Principal {
             subject,
             client_id: a.client_id,
@@ -313,7 +318,7 @@ impl Inner {
             issuer: issuer.to_owned(),
             expires_at: exp,
             token_id: a.jti,
-            method: AuthMethod::Introspection,
+            method,
         };
         Ok((principal, a.nbf))
     }
@@ -337,11 +342,36 @@ impl Authenticator for Guard {
         let allowed = match format {
             Some(TokenFormat::Jwt) => accepted.jwt,
             Some(TokenFormat::PasetoV4Public) => accepted.paseto,
-            _ => accepted.introspection,
+            _ => accepted.introspection || accepted.api_key,
         };
         if !allowed {
             return Err(AuthError::NotAccepted);
         }
+        let principal = self.authenticate_any(token, format, audience).await?;
+        // Introspection tells an API key from an access token: each is accepted only where
+        // the caller accepts that kind (a key is no bearer token, and vice versa).
+        let kind_allowed = match principal.method {
+            AuthMethod::Jwt => accepted.jwt,
+            AuthMethod::Paseto => accepted.paseto,
+            AuthMethod::Introspection => accepted.introspection,
+            AuthMethod::ApiKey => accepted.api_key,
+            AuthMethod::Mtls => false,
+        };
+        if !kind_allowed {
+            return Err(AuthError::NotAccepted);
+        }
+        Ok(principal)
+    }
+}
+
+impl Guard {
+    /// Authenticates a token of any kind; the caller checks that the kind is accepted.
+    async fn authenticate_any(
+        &self,
+        token: &str,
+        format: Option<TokenFormat>,
+        audience: &str,
+    ) -> Result<Principal, AuthError> {
         let inner = &self.inner;
         let key = token_key(token);
         let now_ms = now_millis();

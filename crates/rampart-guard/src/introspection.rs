@@ -29,6 +29,8 @@ pub(crate) struct ActiveToken {
     pub(crate) exp: Option<i64>,
     pub(crate) nbf: Option<i64>,
     pub(crate) jti: Option<String>,
+    /// `token_type` (RFC 7662 §2.2): `api_key` for API keys.
+    pub(crate) token_type: Option<String>,
 }
 
 /// What the issuer said about a token.
@@ -59,6 +61,8 @@ struct Response {
     nbf: Option<i64>,
     #[serde(default)]
     jti: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
 }
 
 /// Parses an introspection response body.
@@ -93,6 +97,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<Introspected, FetchError> {
         exp: r.exp,
         nbf: r.nbf,
         jti: r.jti,
+        token_type: r.token_type,
     }))
 }
 

@@ -100,8 +100,12 @@ pub struct Accepted {
     pub jwt: bool,
     /// PASETO v4.public verified locally.
     pub paseto: bool,
-    /// Introspection for v4.local and opaque tokens.
+    /// Introspection for v4.local and opaque access tokens.
     pub introspection: bool,
+    /// API keys: opaque credentials that introspection reports with `token_type: api_key`.
+    /// Kept apart from `introspection` so that an API key is never accepted as a bearer
+    /// token, nor an access token in an API-key header.
+    pub api_key: bool,
 }
 
 /// Verifies a bearer token for an audience.

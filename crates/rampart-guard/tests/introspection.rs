@@ -14,6 +14,7 @@ const INTROSPECTION: Accepted = Accepted {
     jwt: false,
     paseto: false,
     introspection: true,
+    api_key: false,
 };
 
 fn active(idp: &MockIdp, aud: serde_json::Value, lifetime: i64) -> serde_json::Value {
@@ -233,4 +234,46 @@ async fn no_introspection_endpoint_denies() {
         Err(AuthError::UntrustedIssuer)
     );
     assert_eq!(idp.introspect_hits(), 0);
+}
+
+#[tokio::test]
+async fn api_keys_and_access_tokens_are_not_interchangeable() {
+    let idp = MockIdp::start().await;
+    let guard = idp.guard();
+    let exp = common::now() + 300;
+    let active = |token_type: &str| {
+        json!({"active": true, "token_type": token_type, "sub": "svc", "client_id": "svc",
+               "scope": "orders:read", "aud": AUDIENCE, "iss": idp.base, "exp": exp})
+    };
+    idp.answer("rk_key", active("api_key"));
+    idp.answer("opaque-access-token", active("Bearer"));
+    let api_key_only = Accepted {
+        api_key: true,
+        introspection: false,
+        ..INTROSPECTION
+    };
+
+    // An API key is accepted where keys are, with the ApiKey method...
+    let p = guard
+        .authenticate("rk_key", AUDIENCE, api_key_only)
+        .await
+        .unwrap();
+    assert_eq!(p.method, AuthMethod::ApiKey);
+    // ...but not as a bearer token on an introspection route, even from the cache.
+    assert_eq!(
+        guard.authenticate("rk_key", AUDIENCE, INTROSPECTION).await,
+        Err(AuthError::NotAccepted)
+    );
+    // An access token is not accepted in place of an API key.
+    assert_eq!(
+        guard
+            .authenticate("opaque-access-token", AUDIENCE, api_key_only)
+            .await,
+        Err(AuthError::NotAccepted)
+    );
+    let p = guard
+        .authenticate("opaque-access-token", AUDIENCE, INTROSPECTION)
+        .await
+        .unwrap();
+    assert_eq!(p.method, AuthMethod::Introspection);
 }

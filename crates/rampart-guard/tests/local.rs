@@ -14,6 +14,7 @@ const ALL: Accepted = Accepted {
     jwt: true,
     paseto: true,
     introspection: true,
+    api_key: false,
 };
 
 #[tokio::test]
@@ -315,6 +316,7 @@ async fn bounded_inputs_and_not_accepted() {
         jwt: false,
         paseto: false,
         introspection: true,
+        api_key: false,
     };
     assert_eq!(
         guard
@@ -332,6 +334,7 @@ async fn bounded_inputs_and_not_accepted() {
         jwt: true,
         paseto: false,
         introspection: false,
+        api_key: false,
     };
     assert_eq!(
         guard.authenticate("opaque-token", AUDIENCE, only_jwt).await,

@@ -1,15 +1,17 @@
 //! The Rampart authorization server: OAuth 2.0 token endpoint (client credentials with
 //! `client_secret_basic`, `client_secret_post` and `private_key_jwt`), introspection
 //! (RFC 7662), revocation (RFC 7009), metadata (RFC 8414, OpenID discovery), the JWKS and
-//! PASERK sets, and the admin API.
+//! PASERK sets, API keys verified through introspection, and the admin API.
 //!
 //! The binary builds an [`AuthServer`] over a store and serves [`AuthServer::router`]; the
-//! CLI uses the same [`ClientRegistry`](clients::ClientRegistry) and
-//! [`KeyManager`](keys::KeyManager) on the same database.
+//! CLI uses the same [`ClientRegistry`](clients::ClientRegistry),
+//! [`KeyManager`](keys::KeyManager) and [`ApiKeyRegistry`](api_keys::ApiKeyRegistry) on the
+//! same database.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api_keys;
 pub mod client_auth;
 pub mod clients;
 pub mod config;
@@ -30,11 +32,12 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use rampart_crypto::{MasterKey, SecretString};
 use rampart_store::{
-    ClientAuthMethod, ClientStore, ClientTokenFormat, KeyStore, ReplayStore, RevocationStore,
-    StoreError,
+    ApiKeyStore, ClientAuthMethod, ClientStore, ClientTokenFormat, KeyStore, ReplayStore,
+    RevocationStore, StoreError,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use api_keys::ApiKeyRegistry;
 pub use clients::ClientRegistry;
 pub use config::IdpConfig;
 pub use keys::KeyManager;
@@ -76,6 +79,8 @@ pub struct AuthServer {
     pub keys: KeyManager,
     /// Revoked tokens.
     pub revocations: RevocationList,
+    /// API keys.
+    pub api_keys: ApiKeyRegistry,
     /// One-time identifiers (client assertion `jti`s).
     pub replay: Arc<dyn ReplayStore>,
     /// Tokens whose signature was already checked.
@@ -91,18 +96,21 @@ impl AuthServer {
         config: IdpConfig,
     ) -> Result<Self, StartError>
     where
-        S: ClientStore + KeyStore + RevocationStore + ReplayStore + 'static,
+        S: ClientStore + KeyStore + RevocationStore + ReplayStore + ApiKeyStore + 'static,
     {
         let now = unix_now();
         let clients = ClientRegistry::new(store.clone(), master.secret_hasher(), &config);
         clients.refresh_if_changed().await?;
         let keys = KeyManager::load(store.clone(), master.envelope(), &config, now).await?;
         let revocations = RevocationList::load(store.clone(), now).await?;
+        let api_keys = ApiKeyRegistry::new(store.clone(), master.secret_hasher());
+        api_keys.refresh_if_changed().await?;
         Ok(Self {
             config,
             clients,
             keys,
             revocations,
+            api_keys,
             replay: store,
             verified_tokens: token_cache::TokenCache::default(),
         })
@@ -172,6 +180,18 @@ impl AuthServer {
                 post(admin::rotate_secret),
             )
             .route("/admin/v1/keys", get(admin::list_keys))
+            .route(
+                "/admin/v1/api-keys",
+                get(admin::list_api_keys).post(admin::create_api_key),
+            )
+            .route(
+                "/admin/v1/api-keys/{key_id}",
+                axum::routing::delete(admin::delete_api_key),
+            )
+            .route(
+                "/admin/v1/api-keys/{key_id}/revoke",
+                post(admin::revoke_api_key),
+            )
             .route("/admin/v1/keys/rotate", post(admin::rotate_keys))
             .route("/healthz", get(|| async { "ok" }))
             .layer(DefaultBodyLimit::max(body_limit))
@@ -190,7 +210,7 @@ impl AuthServer {
             .with_state(self)
     }
 
-    /// Background upkeep, forever: picks up client and key changes made by other
+    /// Background upkeep, forever: picks up client, key and API key changes made by other
     /// processes, rotates keys on schedule, and purges expired revocations and replay ids.
     pub async fn maintenance_loop(self: Arc<Self>) {
         let poll = Duration::from_millis(self.config.change_poll_interval_ms.max(50));
@@ -203,6 +223,9 @@ impl AuthServer {
             }
             if let Err(e) = self.keys.refresh_if_changed().await {
                 tracing::warn!(error = %e, "key change check failed");
+            }
+            if let Err(e) = self.api_keys.refresh_if_changed().await {
+                tracing::warn!(error = %e, "API key change check failed");
             }
             ticks += 1;
             if !ticks.is_multiple_of(slow_every) {

@@ -22,6 +22,8 @@ use rcgen::{
 use rustls::SupportedProtocolVersion;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use time::OffsetDateTime;
 
@@ -70,6 +72,12 @@ pub enum PkiError {
     /// Neither DNS names nor IP addresses were given.
     #[error("a server certificate needs at least one DNS name or IP address")]
     NoSubjectNames,
+    /// No name was given for a client certificate.
+    #[error("a client certificate needs at least one URI or DNS name")]
+    NoClientNames,
+    /// A URI subject alternative name is not a valid IA5 (ASCII) string.
+    #[error("invalid URI name {0:?}")]
+    InvalidUri(String),
     /// The requested validity period is zero or out of range.
     #[error("invalid certificate validity period")]
     InvalidValidity,
@@ -277,10 +285,57 @@ impl DevCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
+        self.sign_leaf(params, validity)
+    }
+}
+
+impl DevCa {
+    /// Issues an ECDSA P-256 client certificate with the `clientAuth` extended key usage.
+    ///
+    /// Each name containing `://` becomes a URI subject alternative name (e.g.
+    /// `spiffe://demo/orders-worker`), any other a DNS name; CN = the first name. Validity as
+    /// for [`DevCa::issue_server_cert`].
+    pub fn issue_client_cert(
+        &self,
+        names: &[String],
+        validity: Duration,
+    ) -> Result<IssuedCert, PkiError> {
+        if validity.is_zero() {
+            return Err(PkiError::InvalidValidity);
+        }
+        let common_name = names.first().ok_or(PkiError::NoClientNames)?.clone();
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| {
+                let ia5 = rcgen::string::Ia5String::try_from(n.as_str());
+                if n.contains("://") {
+                    ia5.map(SanType::URI)
+                        .map_err(|_| PkiError::InvalidUri(n.clone()))
+                } else {
+                    ia5.map(SanType::DnsName)
+                        .map_err(|_| PkiError::InvalidDnsName(n.clone()))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        self.sign_leaf(params, validity)
+    }
+
+    fn sign_leaf(
+        &self,
+        mut params: CertificateParams,
+        validity: Duration,
+    ) -> Result<IssuedCert, PkiError> {
         let now = now()?;
         params.not_before = sub(now, BACKDATE)?;
         params.not_after = add(now, validity)?.min(self.not_after);
-
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         let cert_pem = cert.pem();
@@ -346,6 +401,111 @@ pub fn server_config(
         .with_protocol_versions(TLS_VERSIONS)?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// A client-certificate verifier trusting only the CA certificate(s) in `client_ca_pem`.
+///
+/// Client certificates are requested but optional: a client that presents none completes
+/// the handshake (so requests that need no certificate still work), while a client that
+/// presents one that does not chain to these CAs (or lacks `clientAuth`, or is expired) is
+/// refused during the handshake.
+pub fn client_cert_verifier(client_ca_pem: &str) -> Result<Arc<dyn ClientCertVerifier>, PkiError> {
+    let mut roots = RootCertStore::empty();
+    for cert in parse_certs(client_ca_pem)? {
+        roots.add(cert)?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crypto_provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| PkiError::Tls(rustls::Error::General(e.to_string())))
+}
+
+/// Like [`server_config`], also requesting a client certificate verified against
+/// `client_ca_pem` (see [`client_cert_verifier`]: optional, but verified when presented).
+pub fn server_config_with_client_auth(
+    chain_pem: &str,
+    key_pem: &str,
+    alpn: &[&[u8]],
+    client_ca_pem: &str,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let certs = parse_certs(chain_pem)?;
+    let key = parse_key(key_pem)?;
+    let mut config = ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(TLS_VERSIONS)?
+        .with_client_cert_verifier(client_cert_verifier(client_ca_pem)?)
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// A copy of `base` (same certificate resolver, so a reloadable certificate keeps
+/// working, and the same ALPN protocols) that also requests a client certificate verified
+/// against `client_ca_pem` (see [`client_cert_verifier`]). Other settings of `base` (session
+/// cache, tickets, key log) are reset to rustls' defaults.
+pub fn with_client_auth(
+    base: &ServerConfig,
+    client_ca_pem: &str,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let mut config = ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(TLS_VERSIONS)?
+        .with_client_cert_verifier(client_cert_verifier(client_ca_pem)?)
+        .with_cert_resolver(Arc::clone(&base.cert_resolver));
+    config.alpn_protocols = base.alpn_protocols.clone();
+    Ok(Arc::new(config))
+}
+
+/// The identity of a (verified) client certificate: its first URI subject alternative name
+/// (e.g. `spiffe://demo/orders-worker`), else its first DNS name, else its subject CN.
+/// `None` if the certificate cannot be parsed or has none of these (or only empty or
+/// non-printable ones).
+pub fn client_identity(cert_der: &[u8]) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let cert = parse_x509(cert_der).ok()?;
+    let usable = |s: &str| {
+        !s.is_empty() && s.len() <= 1024 && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    };
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        let names = &san.value.general_names;
+        let uri = names.iter().find_map(|n| match n {
+            GeneralName::URI(u) if usable(u) => Some(*u),
+            _ => None,
+        });
+        let dns = || {
+            names.iter().find_map(|n| match n {
+                GeneralName::DNSName(d) if usable(d) => Some(*d),
+                _ => None,
+            })
+        };
+        if let Some(name) = uri.or_else(dns) {
+            return Some(name.to_owned());
+        }
+    }
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .filter(|cn| usable(cn))
+        .map(str::to_owned)
+}
+
+/// Like [`client_config_with_alpn`], also presenting the client certificate `chain_pem`
+/// (leaf first) with its private key `key_pem` (for mTLS clients and tests).
+pub fn client_config_with_client_cert(
+    ca_pem: &str,
+    chain_pem: &str,
+    key_pem: &str,
+    alpn: &[&[u8]],
+) -> Result<Arc<ClientConfig>, PkiError> {
+    let mut roots = RootCertStore::empty();
+    for cert in parse_certs(ca_pem)? {
+        roots.add(cert)?;
+    }
+    let mut config = ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(TLS_VERSIONS)?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(parse_certs(chain_pem)?, parse_key(key_pem)?)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }

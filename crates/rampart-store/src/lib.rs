@@ -1,8 +1,9 @@
 //! Rampart storage: per-flow storage traits and the SQLite backend.
 //!
 //! The server and CLI talk to storage only through the object-safe traits
-//! [`ClientStore`], [`KeyStore`], [`RevocationStore`] and [`ReplayStore`], so
-//! another backend (PostgreSQL) can be added later behind the same traits.
+//! [`ClientStore`], [`KeyStore`], [`RevocationStore`], [`ReplayStore`] and
+//! [`ApiKeyStore`], so another backend (PostgreSQL) can be added later behind the
+//! same traits.
 //! [`SqliteStore`] is the embedded default.
 //!
 //! Guarantees of every backend:
@@ -18,10 +19,10 @@ pub mod sqlite;
 mod traits;
 
 pub use model::{
-    ClientAuthMethod, ClientRecord, ClientTokenFormat, KeyChange, KeyState, StoredKey,
+    ApiKeyRecord, ClientAuthMethod, ClientRecord, ClientTokenFormat, KeyChange, KeyState, StoredKey,
 };
 pub use sqlite::SqliteStore;
-pub use traits::{ClientStore, KeyStore, ReplayStore, RevocationStore};
+pub use traits::{ApiKeyStore, ClientStore, KeyStore, ReplayStore, RevocationStore};
 
 /// Errors returned by every store operation.
 #[derive(Debug, thiserror::Error)]

@@ -190,6 +190,54 @@ pub enum KeyChange {
     },
 }
 
+/// An API key as persisted: only a keyed hash of the key itself is stored.
+///
+/// `Debug` prints the public fields only (never `key_hash`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public, random identifier used to manage the key (never the key itself).
+    pub key_id: String,
+    /// Keyed hash (HMAC-SHA256) of the full key; unique, and the lookup key.
+    pub key_hash: Vec<u8>,
+    /// Human-readable name.
+    pub name: String,
+    /// The subject the key acts for (reported as `sub` and `client_id`).
+    pub owner: String,
+    /// Scopes granted to the key.
+    pub scopes: Vec<String>,
+    /// Audiences the key is valid for.
+    pub audiences: Vec<String>,
+    /// Creation time, unix seconds.
+    pub created_at: i64,
+    /// Expiry, unix seconds; `None` for a key that does not expire.
+    pub expires_at: Option<i64>,
+    /// Revocation time, unix seconds; `None` while not revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key is usable at `now`: not revoked and not expired
+    /// (`now < expires_at`).
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|exp| now < exp)
+    }
+}
+
+impl fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("key_id", &self.key_id)
+            .field("name", &self.name)
+            .field("owner", &self.owner)
+            .field("scopes", &self.scopes)
+            .field("audiences", &self.audiences)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +268,30 @@ mod tests {
         assert_eq!(ClientAuthMethod::parse("none"), None);
         assert_eq!(ClientTokenFormat::parse("JWT"), None);
         assert_eq!(KeyState::parse(""), None);
+    }
+
+    #[test]
+    fn api_key_activity_and_redacted_debug() {
+        let mut key = ApiKeyRecord {
+            key_id: "kid1".into(),
+            key_hash: vec![0xAB; 32],
+            name: "n".into(),
+            owner: "svc".into(),
+            scopes: vec![],
+            audiences: vec!["https://a".into()],
+            created_at: 10,
+            expires_at: Some(20),
+            revoked_at: None,
+        };
+        assert!(key.is_active(19));
+        assert!(!key.is_active(20));
+        key.expires_at = None;
+        assert!(key.is_active(i64::MAX));
+        key.revoked_at = Some(15);
+        assert!(!key.is_active(11));
+        let debug = format!("{key:?}");
+        assert!(debug.contains("kid1"));
+        assert!(!debug.contains("key_hash"));
+        assert!(!debug.contains("171")); // 0xAB
     }
 }

@@ -16,8 +16,8 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use crate::{
-    ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat, KeyChange, KeyState, KeyStore,
-    ReplayStore, Result, RevocationStore, StoreError, StoredKey,
+    ApiKeyRecord, ApiKeyStore, ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat,
+    KeyChange, KeyState, KeyStore, ReplayStore, Result, RevocationStore, StoreError, StoredKey,
 };
 
 /// Embedded schema migrations (`crates/rampart-store/migrations`).
@@ -34,6 +34,7 @@ const OPEN_RETRIES: u32 = 5;
 
 const GEN_CLIENTS: &str = "clients";
 const GEN_KEYS: &str = "keys";
+const GEN_API_KEYS: &str = "api_keys";
 
 /// The SQLite implementation of every store trait. Cloning is cheap (the
 /// clones share one connection pool).
@@ -506,6 +507,137 @@ impl ReplayStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow {
+    key_id: String,
+    key_hash: Vec<u8>,
+    name: String,
+    owner: String,
+    scopes: String,
+    audiences: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKeyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ApiKeyRow) -> Result<Self> {
+        Ok(ApiKeyRecord {
+            scopes: from_json("api_keys.scopes", &row.scopes)?,
+            audiences: from_json("api_keys.audiences", &row.audiences)?,
+            key_id: row.key_id,
+            key_hash: row.key_hash,
+            name: row.name,
+            owner: row.owner,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+const API_KEY_COLUMNS: &str =
+    "key_id, key_hash, name, owner, scopes, audiences, created_at, expires_at, revoked_at";
+
+#[async_trait::async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let scopes = to_json("api_keys.scopes", &key.scopes)?;
+        let audiences = to_json("api_keys.audiences", &key.audiences)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, key_hash, name, owner, scopes, audiences, \
+             created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.key_id)
+        .bind(key.key_hash.as_slice())
+        .bind(&key.name)
+        .bind(&key.owner)
+        .bind(scopes)
+        .bind(audiences)
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .bind(key.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(insert_error)?;
+        bump_generation(&mut tx, GEN_API_KEYS).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_api_key_by_hash(&self, key_hash: &[u8]) -> Result<Option<ApiKeyRecord>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?"
+        )))
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(read_error)?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?"
+        )))
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(read_error)?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(read_error)?;
+        rows.into_iter().map(ApiKeyRecord::try_from).collect()
+    }
+
+    async fn revoke_api_key(&self, key_id: &str, revoked_at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+        )
+        .bind(revoked_at)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        bump_generation(&mut tx, GEN_API_KEYS).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_api_key(&self, key_id: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM api_keys WHERE key_id = ?")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        bump_generation(&mut tx, GEN_API_KEYS).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_keys_generation(&self) -> Result<i64> {
+        self.generation(GEN_API_KEYS).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! Object-safe storage traits, one per flow.
 
-use crate::{ClientRecord, KeyChange, Result, StoredKey};
+use crate::{ApiKeyRecord, ClientRecord, KeyChange, Result, StoredKey};
 
 /// Registered OAuth2 clients.
 #[async_trait::async_trait]
@@ -73,4 +73,31 @@ pub trait ReplayStore: Send + Sync {
 
     /// Deletes records with `expires_at <= now`; returns how many.
     async fn purge_expired_replays(&self, now: i64) -> Result<u64>;
+}
+
+/// API keys, stored as keyed hashes.
+#[async_trait::async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Creates a key. `Conflict` if the `key_id` or the `key_hash` exists.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+
+    /// Fetches a key by the keyed hash of the presented key.
+    async fn get_api_key_by_hash(&self, key_hash: &[u8]) -> Result<Option<ApiKeyRecord>>;
+
+    /// Fetches a key by its public id.
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
+
+    /// Lists all keys ordered by `created_at`, then `key_id`.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+
+    /// Marks a key revoked at `revoked_at`. `NotFound` if absent. Idempotent:
+    /// revoking a revoked key succeeds and keeps the first `revoked_at`.
+    async fn revoke_api_key(&self, key_id: &str, revoked_at: i64) -> Result<()>;
+
+    /// Deletes a key. `NotFound` if absent.
+    async fn delete_api_key(&self, key_id: &str) -> Result<()>;
+
+    /// A counter bumped in the same transaction as every key create, revoke
+    /// or delete, so that caches in other processes notice the change.
+    async fn api_keys_generation(&self) -> Result<i64>;
 }

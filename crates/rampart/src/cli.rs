@@ -1,4 +1,5 @@
-//! `rampart client ...` and `rampart key ...`: the same operations as the admin API,
+//! `rampart client ...`, `rampart key ...` and `rampart api-key ...`: the same operations as
+//! the admin API,
 //! working directly on the data directory (also while `serve` runs on it: the server
 //! notices the change within its poll interval).
 
@@ -6,10 +7,11 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 use rampart_crypto::ExposeSecret;
+use rampart_idp::api_keys::NewApiKey;
 use rampart_idp::clients::NewClient;
-use rampart_idp::endpoints::admin::{ClientView, key_views, parse_jwt_alg};
+use rampart_idp::endpoints::admin::{ApiKeyView, ClientView, key_views, parse_jwt_alg};
 use rampart_idp::keys::KeyFamily;
-use rampart_idp::{ClientRegistry, KeyManager, unix_now};
+use rampart_idp::{ApiKeyRegistry, ClientRegistry, KeyManager, unix_now};
 use rampart_store::{ClientAuthMethod, ClientTokenFormat};
 
 use crate::DataArgs;
@@ -131,6 +133,62 @@ pub enum KeyCommand {
     List {
         #[command(flatten)]
         data: DataArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rampart api-key ...`.
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create an API key; prints its id and the key (the key only this once).
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The subject the key acts for (reported as `sub` and `client_id`).
+        #[arg(long)]
+        owner: String,
+        /// Space-separated scopes granted to the key.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// An audience (resource URI) the key is valid for; repeatable.
+        #[arg(long = "audience", required = true)]
+        audiences: Vec<String>,
+        /// Lifetime in seconds (default: no expiry).
+        #[arg(long)]
+        ttl: Option<i64>,
+        /// Print a JSON object with key_id and api_key.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List API keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key; a running server stops accepting it within its poll interval.
+    Revoke {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The key id (not the key).
+        key_id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an API key.
+    Delete {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The key id (not the key).
+        key_id: String,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -365,4 +423,130 @@ async fn open_keys(dir: &DataDir) -> Result<KeyManager, String> {
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+fn api_key_registry(data: &DataDir) -> ApiKeyRegistry {
+    ApiKeyRegistry::new(data.store.clone(), data.master.secret_hasher())
+}
+
+fn print_api_key(view: &ApiKeyView) {
+    let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    println!("key_id:     {}", view.key_id);
+    println!("name:       {}", view.name);
+    println!("owner:      {}", view.owner);
+    println!("scope:      {}", view.scopes.join(" "));
+    println!("audiences:  {}", view.audiences.join(" "));
+    println!("created_at: {}", view.created_at);
+    println!("expires_at: {}", time(view.expires_at));
+    println!("revoked_at: {}", time(view.revoked_at));
+    println!("status:     {}", view.status);
+}
+
+/// Runs an API key command.
+pub async fn api_key(command: ApiKeyCommand) -> Result<(), String> {
+    match command {
+        ApiKeyCommand::Create {
+            data,
+            name,
+            owner,
+            scope,
+            audiences,
+            ttl,
+            json,
+        } => {
+            let dir = open_data_dir(&data).await?;
+            let new = NewApiKey {
+                name,
+                owner,
+                scopes: vec![scope],
+                audiences,
+                ttl_secs: ttl,
+            };
+            let created = api_key_registry(&dir)
+                .create(new, unix_now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&serde_json::json!({
+                    "key_id": created.record.key_id,
+                    "api_key": created.key.expose_secret(),
+                }))?;
+            } else {
+                println!("key_id:  {}", created.record.key_id);
+                println!("api_key: {}", created.key.expose_secret());
+                println!("(the key is shown only now; it is stored as a keyed hash)");
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+        ApiKeyCommand::List { data, json } => {
+            let dir = open_data_dir(&data).await?;
+            let keys = api_key_registry(&dir)
+                .list()
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = unix_now();
+            let views: Vec<ApiKeyView> = keys.iter().map(|k| ApiKeyView::new(k, now)).collect();
+            if json {
+                print_json(&views)?;
+            } else {
+                for v in &views {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        v.key_id,
+                        v.status,
+                        v.owner,
+                        v.name,
+                        v.scopes.join(" ")
+                    );
+                }
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+        ApiKeyCommand::Revoke { data, key_id, json } => {
+            let dir = open_data_dir(&data).await?;
+            let now = unix_now();
+            let record = api_key_registry(&dir)
+                .revoke(&key_id, now)
+                .await
+                .map_err(|e| api_key_error(e, &key_id))?;
+            let view = ApiKeyView::new(&record, now);
+            if json {
+                print_json(&view)?;
+            } else {
+                print_api_key(&view);
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+        ApiKeyCommand::Delete { data, key_id, json } => {
+            let dir = open_data_dir(&data).await?;
+            api_key_registry(&dir)
+                .delete(&key_id)
+                .await
+                .map_err(|e| api_key_error(e, &key_id))?;
+            if json {
+                print_json(&serde_json::json!({ "deleted": key_id }))?;
+            } else {
+                println!("deleted {key_id}");
+            }
+            dir.store.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// "no such API key", with a hint when the key itself was passed instead of its id (the
+/// key is not echoed).
+fn api_key_error(e: rampart_idp::clients::RegistryError, key_id: &str) -> String {
+    match e {
+        rampart_idp::clients::RegistryError::NotFound
+            if key_id.starts_with(rampart_idp::api_keys::API_KEY_PREFIX) =>
+        {
+            "no such API key (pass the key_id, not the key)".to_owned()
+        }
+        rampart_idp::clients::RegistryError::NotFound => "no such API key".to_owned(),
+        other => other.to_string(),
+    }
 }

@@ -2,6 +2,15 @@
 //! configuration has a `[gateway]` section. Builds the guard (token verification against the
 //! configured issuers), the pipeline, the audit log, the HTTPS listener and the admin listener.
 //!
+//! # Client certificates
+//!
+//! With `gateway.client_ca_file`, the listener requests a client certificate on every
+//! handshake (optional, so routes without `mtls` work for clients without one) and verifies a
+//! presented one against that bundle; an unverifiable one fails the handshake. The verified
+//! certificate's identity (first URI SAN, else DNS SAN, else CN) goes into
+//! [`ConnectionInfo::client_cert`] for routes accepting `mtls`. This works with every
+//! certificate source (the dev CA, the server's certificate, reloaded `tls_cert`/`tls_key`).
+//!
 //! # Reloading
 //!
 //! The configuration is reloaded on `SIGHUP` and when the config file changes (its
@@ -16,7 +25,8 @@
 //! certificate keeps the previous one.
 //!
 //! Kept across reloads: the listeners (a changed `listen`, `admin_listen`,
-//! `limits.max_connections` or `limits.header_read_timeout` is logged as needing a restart),
+//! `limits.max_connections`, `limits.header_read_timeout` or `client_ca_file` is logged as
+//! needing a restart; the client CA bundle is read once, at startup),
 //! the audit sink and the metrics. Rate limiter buckets start afresh with each new pipeline.
 
 use std::net::SocketAddr;
@@ -169,6 +179,28 @@ pub async fn start(
             (Arc::new(tls), Some(reloadable))
         }
     };
+    let tls = match &config.client_ca_file {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("gateway.client_ca_file {}: {e}", path.display()))?;
+            // Same certificate resolver, so a reloadable certificate keeps reloading.
+            rampart_pki::with_client_auth(&tls, &pem)
+                .map_err(|e| format!("gateway.client_ca_file {}: {e}", path.display()))?
+        }
+        None => {
+            if config
+                .routes
+                .iter()
+                .any(|r| r.auth.iter().any(|a| a == "mtls"))
+            {
+                tracing::warn!(
+                    "routes accept mtls but gateway.client_ca_file is not set: no client \
+                     certificate is requested, so mtls never authenticates"
+                );
+            }
+            tls
+        }
+    };
     // Before anything is printed, so a SIGHUP sent once the gateway has announced itself
     // never falls back to the default action (terminating the process).
     let hangup = match tokio::signal::unix::signal(SignalKind::hangup()) {
@@ -234,13 +266,18 @@ pub async fn start(
         max_header_bytes: l.max_header_bytes,
         ..LimitSettings::default()
     };
-    let make_service = move |peer: SocketAddr| {
+    // Called once the handshake is done: `client_cert` is the identity of a client
+    // certificate the listener verified against `client_ca_file` (never set without it).
+    let make_service = move |peer: SocketAddr, client_cert: Option<String>| {
+        let info = ConnectionInfo {
+            peer,
+            tls: true,
+            client_cert,
+        };
         pipeline
             .service()
             .map_request(move |mut request: Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectionInfo { peer, tls: true });
+                request.extensions_mut().insert(info.clone());
                 request
             })
     };
@@ -428,6 +465,10 @@ impl Reloader {
             (
                 "gateway.limits.header_read_timeout",
                 old.limits.header_read_timeout != new.limits.header_read_timeout,
+            ),
+            (
+                "gateway.client_ca_file",
+                old.client_ca_file != new.client_ca_file,
             ),
         ];
         for (key, _) in changed.iter().filter(|(_, changed)| *changed) {

@@ -21,8 +21,9 @@ use tower::{Service, ServiceBuilder};
 use crate::settings::LimitSettings;
 
 /// Serves over TLS on `listener` until `shutdown` resolves, then lets open connections
-/// finish for up to 10 seconds. `make_service` builds the service of one connection from
-/// the peer address.
+/// finish for up to 10 seconds. `make_service` builds the service of one connection, once
+/// its handshake is done, from the peer address and the identity of the client certificate
+/// (see [`client_cert_identity`]).
 pub async fn serve_tls<F, S, B>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -30,7 +31,7 @@ pub async fn serve_tls<F, S, B>(
     limits: &LimitSettings,
     shutdown: impl std::future::Future<Output = ()>,
 ) where
-    F: Fn(SocketAddr) -> S,
+    F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
@@ -67,7 +68,7 @@ pub async fn serve_tls<F, S, B>(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let service = make_service(peer);
+        let make_service = make_service.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
@@ -83,6 +84,7 @@ pub async fn serve_tls<F, S, B>(
                         return;
                     }
                 };
+            let service = make_service(peer, client_cert_identity(tls_stream.get_ref().1));
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -111,12 +113,27 @@ pub async fn serve_tls<F, S, B>(
     }
 }
 
+/// The identity of the client certificate of a finished handshake: present only when the
+/// server configuration verifies client certificates (rustls reports peer certificates only
+/// after its verifier accepted them), derived by [`rampart_pki::client_identity`].
+pub fn client_cert_identity(connection: &rustls::ServerConnection) -> Option<String> {
+    connection
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(|leaf| rampart_pki::client_identity(leaf.as_ref()))
+}
+
 /// The per-connection service of an axum router with the request timeout.
 pub fn router_service(
     router: axum::Router,
     limits: &LimitSettings,
-) -> impl Fn(SocketAddr) -> tower::util::BoxCloneService<Request<Incoming>, Response<Body>, Infallible>
-{
+) -> impl Fn(
+    SocketAddr,
+    Option<String>,
+) -> tower::util::BoxCloneService<Request<Incoming>, Response<Body>, Infallible>
++ Clone
++ Send
++ 'static {
     let timeout = Duration::from_secs(limits.request_timeout);
     let service = ServiceBuilder::new()
         .map_request(|req: Request<Incoming>| req.map(Body::new))
@@ -126,5 +143,5 @@ pub fn router_service(
         ))
         .service(router);
     let service = tower::util::BoxCloneService::new(service);
-    move |_peer| service.clone()
+    move |_peer, _client_cert| service.clone()
 }

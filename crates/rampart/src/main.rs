@@ -1,5 +1,5 @@
-//! `rampart`: the single binary. `serve` runs the authorization server; `client` and `key`
-//! manage the same data directory, also while `serve` runs.
+//! `rampart`: the single binary. `serve` runs the authorization server; `client`, `key` and
+//! `api-key` manage the same data directory, also while `serve` runs.
 
 #![forbid(unsafe_code)]
 
@@ -60,6 +60,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(cli::KeyCommand),
+    /// Manage API keys (verified by introspection).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(cli::ApiKeyCommand),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
             Command::Gateway { data } => serve::run_gateway(data).await,
             Command::Client(command) => cli::client(command).await,
             Command::Key(command) => cli::key(command).await,
+            Command::ApiKey(command) => cli::api_key(command).await,
         }
     });
     match result {

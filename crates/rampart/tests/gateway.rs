@@ -190,6 +190,14 @@ audience = "{AUD}"
 rate_limit = {{ key = "client_id", per_second = 1, burst = 3 }}
 
 [[gateway.routes]]
+id = "keys"
+match = {{ path_prefix = "/keys" }}
+upstreams = ["http://{u1}"]
+auth = ["api_key"]
+audience = "{AUD}"
+require_scopes = ["orders:read"]
+
+[[gateway.routes]]
 id = "flaky"
 match = {{ path_prefix = "/flaky" }}
 upstreams = ["http://{dead}", "http://{u2}"]
@@ -554,4 +562,69 @@ async fn raw_tls_status(ca: &std::path::Path, addr: &str, request: &str) -> u16 
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn api_keys_through_introspection() {
+    let f = fixture().await;
+    let out = f.idp.cli(&[
+        "api-key",
+        "create",
+        "--json",
+        "--name",
+        "batch",
+        "--owner",
+        "svc-batch",
+        "--scope",
+        "orders:read",
+        "--audience",
+        AUD,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let key_id = created["key_id"].as_str().unwrap().to_owned();
+    common::wait_for_poll().await;
+
+    let call = |path: &str| {
+        f.idp
+            .http
+            .get(format!("{}{}", f.gw.url, path))
+            .header("X-API-Key", &key)
+            .send()
+    };
+    let resp = call("/keys/1").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, echo) = status_json(resp).await;
+    assert_eq!(echo["headers"]["x-rampart-subject"], "svc-batch");
+    assert_eq!(echo["headers"]["x-rampart-auth"], "api_key");
+    assert!(
+        echo["headers"].get("x-api-key").is_none(),
+        "the key is never forwarded"
+    );
+    // An API key is not a bearer token, and a route without api_key ignores the header.
+    assert_eq!(f.get("/orders", Some(&key)).await.status(), 401);
+    assert_eq!(call("/orders").await.unwrap().status(), 401);
+    // An access token is not an API key.
+    let token = f.idp.access_token(&f.jwt.0, &f.jwt.1).await;
+    let resp = f
+        .idp
+        .http
+        .get(format!("{}/keys/1", f.gw.url))
+        .header("X-API-Key", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // Revoked: refused once the gateway's 1 s introspection cache has passed.
+    let out = f.idp.cli(&["api-key", "revoke", &key_id]);
+    assert!(out.status.success());
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(call("/keys/1").await.unwrap().status(), 401);
+    let lines = f.gw.stdout.lock().unwrap().join("\n");
+    assert!(!lines.contains(&key), "the key never reaches the audit log");
 }

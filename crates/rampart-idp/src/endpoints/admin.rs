@@ -1,5 +1,5 @@
-//! The admin API (`/admin/v1/...`): clients and keys, for remote use. The same operations
-//! as the `rampart client` and `rampart key` commands.
+//! The admin API (`/admin/v1/...`): clients, keys and API keys, for remote use. The same
+//! operations as the `rampart client`, `rampart key` and `rampart api-key` commands.
 //!
 //! Calls carry a Bearer access token issued by this server with audience
 //! [`ADMIN_AUDIENCE`] and scope [`ADMIN_SCOPE`] (the bootstrap `rampart-admin` client gets
@@ -12,10 +12,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rampart_crypto::ExposeSecret;
-use rampart_store::{ClientAuthMethod, ClientRecord, ClientTokenFormat};
+use rampart_store::{ApiKeyRecord, ClientAuthMethod, ClientRecord, ClientTokenFormat};
 use rampart_token::{AudienceCheck, JwtAlg};
 use serde::{Deserialize, Serialize};
 
+use crate::api_keys::NewApiKey;
 use crate::clients::{NewClient, RegistryError};
 use crate::config::{ADMIN_AUDIENCE, ADMIN_SCOPE};
 use crate::error::Problem;
@@ -59,6 +60,70 @@ impl From<&ClientRecord> for ClientView {
             updated_at: r.updated_at,
         }
     }
+}
+
+/// An API key as shown to administrators: never the key or its hash.
+#[derive(Debug, Serialize)]
+pub struct ApiKeyView {
+    /// Public key id.
+    pub key_id: String,
+    /// Display name.
+    pub name: String,
+    /// The subject the key acts for.
+    pub owner: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Audiences.
+    pub audiences: Vec<String>,
+    /// Created, unix seconds.
+    pub created_at: i64,
+    /// Expires, unix seconds; `null` if never.
+    pub expires_at: Option<i64>,
+    /// Revoked, unix seconds; `null` if not revoked.
+    pub revoked_at: Option<i64>,
+    /// `active`, `revoked` or `expired` at the time of the view.
+    pub status: &'static str,
+}
+
+impl ApiKeyView {
+    /// The view of `r` at time `now`.
+    pub fn new(r: &ApiKeyRecord, now: i64) -> Self {
+        let status = if r.revoked_at.is_some() {
+            "revoked"
+        } else if r.is_active(now) {
+            "active"
+        } else {
+            "expired"
+        };
+        Self {
+            key_id: r.key_id.clone(),
+            name: r.name.clone(),
+            owner: r.owner.clone(),
+            scopes: r.scopes.clone(),
+            audiences: r.audiences.clone(),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            status,
+        }
+    }
+}
+
+/// The body of `POST /admin/v1/api-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// Display name.
+    pub name: String,
+    /// The subject the key acts for (`sub` and `client_id` in introspection).
+    pub owner: String,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: String,
+    /// Audiences; at least one.
+    pub audiences: Vec<String>,
+    /// Lifetime in seconds; no expiry when absent.
+    pub ttl: Option<i64>,
 }
 
 /// A key as shown to administrators: id, kind and lifecycle, never key material.
@@ -337,6 +402,104 @@ pub async fn rotate_keys(
                     Problem::internal()
                 })?;
             Ok(super::no_store_json(rotations))
+        }
+        .await,
+    )
+}
+
+fn api_key_problem(e: RegistryError) -> Problem {
+    match e {
+        RegistryError::NotFound => Problem::not_found("no such API key"),
+        RegistryError::Conflict => Problem::conflict("an API key with this id already exists"),
+        other => registry_problem(other),
+    }
+}
+
+/// `GET /admin/v1/api-keys`: every key, never the key itself or its hash.
+pub async fn list_api_keys(State(server): State<Arc<AuthServer>>, headers: HeaderMap) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let keys = server.api_keys.list().await.map_err(api_key_problem)?;
+            let now = unix_now();
+            let views: Vec<ApiKeyView> = keys.iter().map(|k| ApiKeyView::new(k, now)).collect();
+            Ok(super::no_store_json(views))
+        }
+        .await,
+    )
+}
+
+/// `POST /admin/v1/api-keys`: 201 with the key id and, once, the key.
+pub async fn create_api_key(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let request: CreateApiKeyRequest = parse_json(&body)?;
+            let new = NewApiKey {
+                name: request.name,
+                owner: request.owner,
+                scopes: vec![request.scope],
+                audiences: request.audiences,
+                ttl_secs: request.ttl,
+            };
+            let now = unix_now();
+            let created = server
+                .api_keys
+                .create(new, now)
+                .await
+                .map_err(api_key_problem)?;
+            tracing::info!(key_id = %created.record.key_id, owner = %created.record.owner, "API key created");
+            let body = serde_json::json!({
+                "key_id": created.record.key_id,
+                "api_key": created.key.expose_secret(),
+                "key": ApiKeyView::new(&created.record, now),
+            });
+            let mut response = super::no_store_json(body);
+            *response.status_mut() = StatusCode::CREATED;
+            Ok(response)
+        }
+        .await,
+    )
+}
+
+/// `POST /admin/v1/api-keys/{key_id}/revoke`: the revoked key's view. Idempotent.
+pub async fn revoke_api_key(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            let now = unix_now();
+            let record = server
+                .api_keys
+                .revoke(&id, now)
+                .await
+                .map_err(api_key_problem)?;
+            tracing::info!(key_id = %record.key_id, "API key revoked");
+            Ok(super::no_store_json(ApiKeyView::new(&record, now)))
+        }
+        .await,
+    )
+}
+
+/// `DELETE /admin/v1/api-keys/{key_id}`: 204.
+pub async fn delete_api_key(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    into_response(
+        async {
+            require_admin(&server, &headers)?;
+            server.api_keys.delete(&id).await.map_err(api_key_problem)?;
+            tracing::info!(key_id = %id, "API key deleted");
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
         .await,
     )

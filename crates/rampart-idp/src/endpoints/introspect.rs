@@ -2,6 +2,11 @@
 //!
 //! Anything unknown, expired, revoked, malformed or oversized is `{"active": false}`; the
 //! reason is never revealed.
+//!
+//! API keys (`rk_...`, see [`crate::api_keys`]) are introspected too, with
+//! `token_type: "api_key"`, so that gateways accept them like opaque tokens. A key without
+//! expiry is reported with `exp` = now + [`API_KEY_EXP_HORIZON_SECS`]: consumers require an
+//! `exp` and cache results at most until it, so this is a cache horizon, not the key's end.
 
 use std::sync::Arc;
 
@@ -9,9 +14,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
+use rampart_store::ApiKeyRecord;
 use rampart_token::{AudienceCheck, TokenFormat, Validation, VerifiedClaims};
 use serde_json::json;
 
+use crate::api_keys::API_KEY_PREFIX;
 use crate::error::OAuthError;
 use crate::token_cache::token_hash;
 use crate::{AuthServer, unix_now};
@@ -24,11 +31,50 @@ pub async fn introspect(
 ) -> Result<Response, OAuthError> {
     let (form, _client) = super::client_request(&server, &headers, &body, "/introspect").await?;
     let token = form.require("token")?;
+    if token.starts_with(API_KEY_PREFIX) {
+        let now = unix_now();
+        // Oversized or unknown keys, revoked and expired ones are all inactive.
+        let body = match server.api_keys.verify(token, now).await {
+            Ok(Some(record)) => api_key_response(&server.config.issuer, &record, now),
+            Ok(None) => json!({ "active": false }),
+            Err(e) => {
+                tracing::error!(error = %e, "API key lookup failed");
+                return Err(OAuthError::server_error());
+            }
+        };
+        return Ok(super::no_store_json(body));
+    }
     let body = match server.verify_own_token(token, AudienceCheck::Any) {
         Some(verified) => active_response(&verified),
         None => json!({ "active": false }),
     };
     Ok(super::no_store_json(body))
+}
+
+/// The `exp` reported for an API key without expiry: now plus this many seconds.
+pub const API_KEY_EXP_HORIZON_SECS: i64 = 300;
+
+fn api_key_response(issuer: &str, key: &ApiKeyRecord, now: i64) -> serde_json::Value {
+    let exp = key
+        .expires_at
+        .unwrap_or_else(|| now.saturating_add(API_KEY_EXP_HORIZON_SECS));
+    let mut body = json!({
+        "active": true,
+        "token_type": "api_key",
+        "sub": key.owner,
+        "client_id": key.owner,
+        "iss": issuer,
+        "iat": key.created_at,
+        "exp": exp,
+        "jti": key.key_id,
+        "aud": if key.audiences.len() == 1 { json!(key.audiences[0]) } else { json!(key.audiences) },
+    });
+    if !key.scopes.is_empty()
+        && let Some(map) = body.as_object_mut()
+    {
+        map.insert("scope".into(), json!(key.scopes.join(" ")));
+    }
+    body
 }
 
 fn active_response(verified: &VerifiedClaims) -> serde_json::Value {
@@ -98,5 +144,51 @@ impl AuthServer {
             return None;
         }
         Some(verified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expires_at: Option<i64>, audiences: &[&str], scopes: &[&str]) -> ApiKeyRecord {
+        ApiKeyRecord {
+            key_id: "kid".into(),
+            key_hash: vec![7; 32],
+            name: "n".into(),
+            owner: "svc".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            audiences: audiences.iter().map(|s| s.to_string()).collect(),
+            created_at: 100,
+            expires_at,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn api_key_response_fields() {
+        let body = api_key_response(
+            "https://iss",
+            &record(Some(500), &["https://a"], &["r", "w"]),
+            200,
+        );
+        assert_eq!(
+            body,
+            json!({
+                "active": true, "token_type": "api_key", "sub": "svc", "client_id": "svc",
+                "iss": "https://iss", "iat": 100, "exp": 500, "jti": "kid",
+                "aud": "https://a", "scope": "r w",
+            })
+        );
+        // No expiry: a cache horizon; several audiences: an array; no scope: omitted.
+        let body = api_key_response(
+            "https://iss",
+            &record(None, &["https://a", "https://b"], &[]),
+            200,
+        );
+        assert_eq!(body["exp"], 200 + API_KEY_EXP_HORIZON_SECS);
+        assert_eq!(body["aud"], json!(["https://a", "https://b"]));
+        assert!(body.get("scope").is_none());
+        assert!(!body.to_string().contains("key_hash"));
     }
 }

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Gateway load benchmark on loopback, one machine, one run, three setups compared as ratios:
+#   (a) upstream direct: nginx answering a fixed 200 over HTTP (keep-alive)
+#   (b) nginx proxy_pass to (a): TLS on the listener, upstream keep-alive, access log on, no auth
+#   (c) rampart gateway to (a): TLS, JWT (EdDSA) + audience + scope check + rate limit + audit log
+# wrk -t1 -cCONNS over keep-alive for peak req/s, p50, p99; then latency at half of (c)'s peak
+# at a fixed rate with oha (open loop) for (a), (b), (c); then memory with 10,000 idle
+# keep-alive TLS connections to (c) and to (b).
+# Needs wrk and nginx (Debian packages: apt-get install -y wrk nginx), openssl, curl, python3;
+# oha for the half-load part (cargo install --locked oha; skipped with a notice if missing).
+# Usage: benches/gateway/run.sh [seconds] [connections]
+# Env: IDLE_CONNS (default 10000), RAMPART_BIN (use this binary, no build), KEEP_TMP=1 (keep the
+# temp dir with configs, logs and the audit log).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+conns=${2:-64}
+idle_n=${IDLE_CONNS:-10000}
+missing=""
+for t in wrk nginx openssl curl python3; do command -v "$t" >/dev/null || missing="$missing $t"; done
+if [ -n "$missing" ]; then
+  echo "missing:$missing (Debian: apt-get install -y wrk nginx openssl curl python3)" >&2
+  exit 1
+fi
+oha=$(command -v oha || true)
+[ -z "$oha" ] && [ -x "$HOME/.cargo/bin/oha" ] && oha=$HOME/.cargo/bin/oha
+# RAMPART_BIN=path skips the build (e.g. while the work tree does not compile).
+if [ -z "${RAMPART_BIN:-}" ]; then cargo build --release --quiet -p rampart; fi
+here=benches/gateway
+dir=$(mktemp -d)
+# A private copy, so that a rebuild during the run does not swap the binary under it.
+cp "${RAMPART_BIN:-target/release/rampart}" "$dir/rampart"
+bin=$dir/rampart
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${KEEP_TMP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# 10,000 connections need more than the usual 1024 descriptors (the limit is inherited).
+ulimit -n "$(ulimit -Hn)"
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { # port: until something listens (bounded: 10 s)
+  for _ in $(seq 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1" >&2; exit 1
+}
+mkdir -p "$dir/tmp"
+chmod 755 "$dir" "$dir/tmp"
+temps="client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fcgi; uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;"
+
+# (a) the upstream: one nginx worker, a fixed 3-byte 200, no access log.
+up_port=$(freeport)
+cat > "$dir/upstream.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $dir/upstream.pid;
+error_log $dir/upstream.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  $temps
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$up_port;
+    location / { default_type text/plain; return 200 "ok\n"; }
+  }
+}
+CONF
+nginx -e "$dir/upstream.err" -p "$dir" -c "$dir/upstream.conf" &
+pids+=($!)
+up_pid=$!
+
+# (b) nginx as a TLS reverse proxy with a throwaway self-signed P-256 certificate (wrk and oha
+# do not verify certificates); as many workers as cores, like the gateway's runtime.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -keyout "$dir/nginx.key" -out "$dir/nginx.crt" 2>/dev/null
+px_port=$(freeport)
+cat > "$dir/proxy.conf" <<CONF
+daemon off;
+worker_processes auto;
+worker_rlimit_nofile 20000;
+pid $dir/proxy.pid;
+error_log $dir/proxy.err warn;
+events { worker_connections 20000; }
+http {
+  access_log $dir/proxy-access.log;
+  $temps
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  upstream backend { server 127.0.0.1:$up_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$px_port ssl;
+    ssl_certificate $dir/nginx.crt;
+    ssl_certificate_key $dir/nginx.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+nginx -e "$dir/proxy.err" -p "$dir" -c "$dir/proxy.conf" &
+pids+=($!)
+px_pid=$!
+
+# (c) the authorization server (only to issue the token and serve its keys), then the gateway.
+as_port=$(freeport)
+RAMPART_LOG=warn $bin serve --data-dir "$dir/data" --listen "127.0.0.1:$as_port" > "$dir/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "issuer:" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
+wait_port "$as_port"
+issuer="https://127.0.0.1:$as_port"
+creds=$($bin client create --data-dir "$dir/data" --name bench --scope "orders:read" \
+  --audience api://orders --ttl 3600 --json)
+id=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+secret=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+token=""
+for _ in $(seq 20); do
+  token=$(curl -s --cacert "$dir/data/tls/ca.pem" -u "$id:$secret" -d grant_type=client_credentials \
+    "$issuer/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' 2>/dev/null) && break
+  sleep 0.5
+done
+[ -n "$token" ] || { echo "no token from $issuer" >&2; cat "$dir/serve.log" >&2; exit 1; }
+gw_port=$(freeport)
+adm_port=$(freeport)
+cat > "$dir/gateway.toml" <<CONF
+[gateway]
+listen = "127.0.0.1:$gw_port"
+admin_listen = "127.0.0.1:$adm_port"
+
+# The listener closes a keep-alive connection that sends no request within header_read_timeout
+# (default 10 s): raised so that 10,000 connections stay open while they are being opened and
+# measured; max_connections (default 10,000) raised so that the 10,000 fit with a margin.
+[gateway.limits]
+header_read_timeout = 120
+max_connections = 12000
+
+[[gateway.issuers]]
+issuer = "$issuer"
+ca_file = "$dir/data/tls/ca.pem"
+
+[[gateway.routes]]
+id = "orders"
+match = { path_prefix = "/orders" }
+upstreams = ["http://127.0.0.1:$up_port"]
+auth = ["jwt"]
+audience = "api://orders"
+require_scopes = ["orders:read"]
+rate_limit = { key = "client_id", per_second = 1000000, burst = 1000000 }
+CONF
+# Audit log (one JSON line per request) to a file, as a deployment would ship it.
+RAMPART_LOG=warn $bin gateway --config "$dir/gateway.toml" --data-dir "$dir/data" \
+  > "$dir/gateway-audit.log" 2> "$dir/gateway.err" &
+pids+=($!)
+gw_pid=$!
+for _ in $(seq 100); do grep -q "^gateway admin:" "$dir/gateway-audit.log" 2>/dev/null && break; sleep 0.1; done
+wait_port "$gw_port"
+wait_port "$up_port"
+wait_port "$px_port"
+
+url_a="http://127.0.0.1:$up_port/orders/1"
+url_b="https://127.0.0.1:$px_port/orders/1"
+url_c="https://127.0.0.1:$gw_port/orders/1"
+check() { # name url [bearer]: one request must give 200
+  local code
+  code=$(curl -sk -o /dev/null -w '%{http_code}' ${3:+-H "Authorization: Bearer $3"} "$2")
+  [ "$code" = 200 ] || { echo "setup $1: $2 answered $code, not 200" >&2; cat "$dir/gateway.err" >&2; exit 1; }
+}
+check a "$url_a"; check b "$url_b"; check c "$url_c" "$token"
+code=$(curl -sk -o /dev/null -w '%{http_code}' "$url_c")
+[ "$code" = 401 ] || { echo "gateway without a token answered $code, not 401" >&2; exit 1; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
+echo "versions: $(nginx -v 2>&1 | cut -d: -f2 | xargs), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), oha: ${oha:+$($oha --version)}"
+echo "wrk -t1 -c$conns -d${secs}s, keep-alive, after a 2 s warm-up each; all processes share the cores"
+declare -A rps p50 p99
+cpu_ms() { # pid: CPU time (user+system, ms) of the process and its children (nginx workers)
+  python3 - "$1" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK"); todo = [int(sys.argv[1])]; total = 0
+while todo:
+    p = todo.pop()
+    try:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        total += int(f[11]) + int(f[12])
+        for t in os.listdir(f"/proc/{p}/task"):
+            todo += [int(c) for c in open(f"/proc/{p}/task/{t}/children").read().split()]
+    except OSError:
+        pass
+print(total * 1000 // tick)
+PY
+}
+declare -A front
+front[a]=$up_pid; front[b]=$px_pid; front[c]=$gw_pid
+run_wrk() { # name url bearer
+  BEARER=$3 wrk -t1 -c"$conns" -d2s -s $here/report.lua "$2" > /dev/null
+  local out c0 u0 c1 u1
+  c0=$(cpu_ms "${front[$1]}"); u0=$(cpu_ms "$up_pid")
+  out=$(BEARER=$3 timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s -s $here/report.lua "$2")
+  c1=$(cpu_ms "${front[$1]}"); u1=$(cpu_ms "$up_pid")
+  echo "$out" | grep -E "Non-2xx|Socket errors" || true
+  local line
+  line=$(echo "$out" | grep '^RESULT')
+  local n
+  n=$(echo "$line" | sed -E 's/.*requests=([0-9]+).*/\1/')
+  echo "($1) $line"
+  echo "($1) CPU: front process $(( (c1 - c0) * 1000000 / n / 1000 )) us/request ($(( (c1 - c0) / secs / 10 ))% of one core)$( [ "$1" != a ] && echo ", upstream $(( (u1 - u0) * 1000000 / n / 1000 )) us/request")"
+  rps[$1]=$(echo "$line" | sed -E 's/.*rps=([0-9]+).*/\1/')
+  p50[$1]=$(echo "$line" | sed -E 's/.*p50_us=([0-9]+).*/\1/')
+  p99[$1]=$(echo "$line" | sed -E 's/.*p99_us=([0-9]+).*/\1/')
+}
+echo "== peak (closed loop, wrk)"
+run_wrk a "$url_a" ""
+run_wrk b "$url_b" ""
+run_wrk c "$url_c" "$token"
+kill -0 "$gw_pid" 2>/dev/null || { echo "GATEWAY DIED" >&2; cat "$dir/gateway.err" >&2; exit 1; }
+printf '%-28s %10s %9s %9s\n' setup "req/s" "p50 ms" "p99 ms"
+for s in a b c; do
+  case $s in a) n="(a) upstream direct, HTTP";; b) n="(b) nginx proxy, TLS";; c) n="(c) rampart gateway, TLS+JWT";; esac
+  printf '%-28s %10s %9.2f %9.2f\n' "$n" "${rps[$s]}" "$(echo "${p50[$s]}/1000" | bc -l)" "$(echo "${p99[$s]}/1000" | bc -l)"
+done
+echo "ratio (c)/(b) req/s: $(echo "scale=3; ${rps[c]}/${rps[b]}" | bc)   (c)/(a): $(echo "scale=3; ${rps[c]}/${rps[a]}" | bc)"
+audit_lines=$(wc -l < "$dir/gateway-audit.log")
+echo "gateway audit log: $audit_lines lines; $(curl -s "http://127.0.0.1:$adm_port/metrics" | grep -E '^rampart_gateway_audit_dropped_total' || echo 'rampart_gateway_audit_dropped_total absent (nothing dropped)')"
+echo "gateway stderr: $(grep -c . "$dir/gateway.err" || true) lines$(grep -m3 -iE 'error|panic' "$dir/gateway.err" | sed 's/^/ | /' || true)"
+
+if [ -n "$oha" ]; then
+  rate=$(( ${rps[c]} / 2 ))
+  echo "== half of (c)'s peak: $rate req/s for 10 s (open loop, oha -q $rate -c $conns, latency-corrected)"
+  declare -A h50 h99
+  run_oha() { # name url [bearer]
+    local js
+    js=$(timeout 60 "$oha" --no-tui --output-format json --insecure --latency-correction -q "$rate" -z 10s \
+      -c "$conns" ${3:+-H "Authorization: Bearer $3"} "$2")
+    local line
+    line=$(echo "$js" | python3 -c '
+import json,sys
+d=json.load(sys.stdin); p=d["latencyPercentiles"]; s=d["summary"]
+codes=d.get("statusCodeDistribution",{}); errs=d.get("errorDistribution",{})
+print("%.3f %.3f %.0f %s %s" % (p["p50"]*1000, p["p99"]*1000, s["requestsPerSec"],
+  ",".join("%s:%s"%kv for kv in codes.items()) or "-", sum(errs.values())))')
+    read -r h50[$1] h99[$1] got codes errs <<< "$line"
+    echo "($1) p50 ${h50[$1]} ms  p99 ${h99[$1]} ms  achieved ${got} req/s  status ${codes}  errors ${errs}"
+  }
+  run_oha a "$url_a"
+  run_oha b "$url_b"
+  run_oha c "$url_c" "$token"
+  echo "added by the gateway at half load: vs (b) p50 $(echo "${h50[c]}-${h50[b]}" | bc) ms, p99 $(echo "${h99[c]}-${h99[b]}" | bc) ms;" \
+    "vs (a) p50 $(echo "${h50[c]}-${h50[a]}" | bc) ms, p99 $(echo "${h99[c]}-${h99[a]}" | bc) ms"
+else
+  echo "== half-load latency skipped: oha not installed (cargo install --locked oha)"
+fi
+
+echo "== $idle_n idle keep-alive TLS connections (one GET each, then idle; RSS from /proc)"
+echo "(c) rampart gateway:"
+timeout 200 python3 $here/idle_conns.py "$gw_port" /orders/1 "$gw_pid" "$idle_n" "$token" || echo "idle test (c) failed"
+kill -0 "$gw_pid" 2>/dev/null || { echo "GATEWAY DIED" >&2; cat "$dir/gateway.err" >&2; exit 1; }
+echo "(b) nginx proxy (master + workers):"
+timeout 200 python3 $here/idle_conns.py "$px_port" /orders/1 "$px_pid" "$idle_n" || echo "idle test (b) failed"
+echo "gateway stderr after the idle test: $(grep -c . "$dir/gateway.err" || true) lines$(grep -m3 -iE 'warn|error|panic' "$dir/gateway.err" | sed 's/^/ | /' || true)"
