@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use rampart_crypto::{ExposeSecret, SecretHasher, SecretString, random_token};
 use rampart_store::{ApiKeyRecord, ApiKeyStore, StoreError};
 
-use crate::clients::{RegistryError, is_scope_token, is_valid_audience};
+use crate::clients::{RegistryError, validate_audiences, validate_scopes};
 
 /// Every API key starts with this.
 pub const API_KEY_PREFIX: &str = "rk_";
@@ -30,11 +30,7 @@ const KEY_BYTES: usize = 32;
 const KEY_ID_BYTES: usize = 16;
 /// Longest `key_id` accepted as input (generated ids are 22 characters).
 const MAX_KEY_ID_LEN: usize = 64;
-/// Most scopes a key may hold.
-const MAX_SCOPES: usize = 64;
-/// Most audiences a key may hold.
-const MAX_AUDIENCES: usize = 16;
-/// Longest name, owner, scope token or audience.
+/// Longest key name.
 const MAX_ITEM_LEN: usize = 256;
 /// Longest owner (it becomes `sub` and `client_id`).
 const MAX_OWNER_LEN: usize = 128;
@@ -274,60 +270,6 @@ fn valid_key_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-}
-
-fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
-    let mut out: Vec<String> = Vec::new();
-    for scope in scopes
-        .iter()
-        .flat_map(|s| s.split(' '))
-        .filter(|s| !s.is_empty())
-    {
-        if !is_scope_token(scope) {
-            return Err(RegistryError::Invalid(format!(
-                "scope: '{}' is not a valid scope token",
-                scope.escape_default()
-            )));
-        }
-        if !out.iter().any(|s| s == scope) {
-            if out.len() == MAX_SCOPES {
-                return Err(RegistryError::Invalid(format!(
-                    "scope: at most {MAX_SCOPES} scopes"
-                )));
-            }
-            out.push(scope.to_owned());
-        }
-    }
-    Ok(out)
-}
-
-fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, RegistryError> {
-    if audiences.is_empty() {
-        return Err(RegistryError::Invalid(
-            "audience: at least one audience is required".into(),
-        ));
-    }
-    if audiences.len() > MAX_AUDIENCES {
-        return Err(RegistryError::Invalid(format!(
-            "audience: at most {MAX_AUDIENCES} audiences"
-        )));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for aud in audiences {
-        if !is_valid_audience(aud) {
-            return Err(RegistryError::Invalid(format!(
-                "audience: '{}' is not an absolute URI without fragment",
-                aud.chars()
-                    .take(MAX_ITEM_LEN)
-                    .collect::<String>()
-                    .escape_default()
-            )));
-        }
-        if !out.contains(aud) {
-            out.push(aud.clone());
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

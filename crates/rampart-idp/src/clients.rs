@@ -325,7 +325,8 @@ pub fn is_scope_token(s: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
-fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
+/// Validates and de-duplicates scope tokens (space-separated lists are split).
+pub(crate) fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
     let mut out: Vec<String> = Vec::new();
     for scope in scopes
         .iter()
@@ -339,13 +340,13 @@ fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
             )));
         }
         if !out.iter().any(|s| s == scope) {
+            if out.len() == MAX_SCOPES {
+                return Err(RegistryError::Invalid(format!(
+                    "scope: at most {MAX_SCOPES} scopes"
+                )));
+            }
             out.push(scope.to_owned());
         }
-    }
-    if out.len() > MAX_SCOPES {
-        return Err(RegistryError::Invalid(format!(
-            "scope: at most {MAX_SCOPES} scopes"
-        )));
     }
     Ok(out)
 }
@@ -355,7 +356,8 @@ pub fn is_valid_audience(s: &str) -> bool {
     s.len() <= MAX_ITEM_LEN && url::Url::parse(s).is_ok_and(|u| u.fragment().is_none())
 }
 
-fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, RegistryError> {
+/// Validates and de-duplicates audiences: absolute URIs without fragment, 1 to 16.
+pub(crate) fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, RegistryError> {
     if audiences.is_empty() {
         return Err(RegistryError::Invalid(
             "audience: at least one audience is required".into(),
@@ -371,7 +373,10 @@ fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, RegistryError
         if !is_valid_audience(aud) {
             return Err(RegistryError::Invalid(format!(
                 "audience: '{}' is not an absolute URI without fragment",
-                aud.escape_default()
+                aud.chars()
+                    .take(MAX_ITEM_LEN)
+                    .collect::<String>()
+                    .escape_default()
             )));
         }
         if !out.contains(aud) {
