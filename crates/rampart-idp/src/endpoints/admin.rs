@@ -243,21 +243,15 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem>
         .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
 }
 
-fn into_response(result: Result<Response, Problem>) -> Response {
-    result.unwrap_or_else(IntoResponse::into_response)
-}
-
 /// `GET /admin/v1/clients`.
-pub async fn list_clients(State(server): State<Arc<AuthServer>>, headers: HeaderMap) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let clients = server.clients.list().await.map_err(registry_problem)?;
-            let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
-            Ok(super::no_store_json(views))
-        }
-        .await,
-    )
+pub async fn list_clients(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let clients = server.clients.list().await.map_err(registry_problem)?;
+    let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
+    Ok(super::no_store_json(views))
 }
 
 /// `POST /admin/v1/clients`: 201 with the client id and, once, its secret.
@@ -265,39 +259,34 @@ pub async fn create_client(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let request: CreateClientRequest = parse_json(&body)?;
-            let new = NewClient {
-                client_id: request.client_id,
-                name: request.name,
-                scopes: vec![request.scope],
-                audiences: request.audiences,
-                token_format: request.token_format.unwrap_or(ClientTokenFormat::Jwt),
-                auth_method: request
-                    .auth_method
-                    .unwrap_or(ClientAuthMethod::ClientSecretBasic),
-                jwks: request.jwks.map(|v| v.to_string()),
-                ttl_secs: request.ttl,
-            };
-            let created = server
-                .clients
-                .create(new, unix_now())
-                .await
-                .map_err(registry_problem)?;
-            let body = serde_json::json!({
-                "client_id": created.record.client_id,
-                "client_secret": created.secret.as_ref().map(|s| s.expose_secret().to_owned()),
-                "client": ClientView::from(&created.record),
-            });
-            let mut response = super::no_store_json(body);
-            *response.status_mut() = StatusCode::CREATED;
-            Ok(response)
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let request: CreateClientRequest = parse_json(&body)?;
+    let new = NewClient {
+        client_id: request.client_id,
+        name: request.name,
+        scopes: vec![request.scope],
+        audiences: request.audiences,
+        token_format: request.token_format.unwrap_or(ClientTokenFormat::Jwt),
+        auth_method: request
+            .auth_method
+            .unwrap_or(ClientAuthMethod::ClientSecretBasic),
+        jwks: request.jwks.map(|v| v.to_string()),
+        ttl_secs: request.ttl,
+    };
+    let created = server
+        .clients
+        .create(new, unix_now())
+        .await
+        .map_err(registry_problem)?;
+    let body = serde_json::json!({
+        "client_id": created.record.client_id,
+        "client_secret": created.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        "client": ClientView::from(&created.record),
+    });
+    let mut response = super::no_store_json(body);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
 }
 
 /// `GET /admin/v1/clients/{client_id}`.
@@ -305,15 +294,10 @@ pub async fn get_client(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let record = server.clients.get(&id).await.map_err(registry_problem)?;
-            Ok(super::no_store_json(ClientView::from(&record)))
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let record = server.clients.get(&id).await.map_err(registry_problem)?;
+    Ok(super::no_store_json(ClientView::from(&record)))
 }
 
 /// `DELETE /admin/v1/clients/{client_id}`: 204.
@@ -321,15 +305,10 @@ pub async fn delete_client(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            server.clients.delete(&id).await.map_err(registry_problem)?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    server.clients.delete(&id).await.map_err(registry_problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /admin/v1/clients/{client_id}/rotate-secret`: the new secret, once.
@@ -337,33 +316,26 @@ pub async fn rotate_secret(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let secret = server
-                .clients
-                .rotate_secret(&id, unix_now())
-                .await
-                .map_err(registry_problem)?;
-            Ok(super::no_store_json(serde_json::json!({
-                "client_id": id,
-                "client_secret": secret.expose_secret(),
-            })))
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let secret = server
+        .clients
+        .rotate_secret(&id, unix_now())
+        .await
+        .map_err(registry_problem)?;
+    Ok(super::no_store_json(serde_json::json!({
+        "client_id": id,
+        "client_secret": secret.expose_secret(),
+    })))
 }
 
 /// `GET /admin/v1/keys`.
-pub async fn list_keys(State(server): State<Arc<AuthServer>>, headers: HeaderMap) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            Ok(super::no_store_json(key_views(&server.keys)))
-        }
-        .await,
-    )
+pub async fn list_keys(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    Ok(super::no_store_json(key_views(&server.keys)))
 }
 
 /// `POST /admin/v1/keys/rotate`.
@@ -371,40 +343,35 @@ pub async fn rotate_keys(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let request: RotateRequest = if body.is_empty() {
-                RotateRequest::default()
-            } else {
-                parse_json(&body)?
-            };
-            let families = match request.family.as_deref() {
-                None => KeyFamily::ALL.to_vec(),
-                Some(name) => vec![KeyFamily::parse(name).ok_or_else(|| {
-                    Problem::bad_request("family: one of jwt, paseto-public, paseto-local")
-                })?],
-            };
-            let alg = match request.alg.as_deref() {
-                None => None,
-                Some(name) => Some(
-                    parse_jwt_alg(name)
-                        .ok_or_else(|| Problem::bad_request("alg: one of EdDSA, ES256, RS256"))?,
-                ),
-            };
-            let rotations = server
-                .keys
-                .rotate(&families, alg, unix_now())
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "key rotation failed");
-                    Problem::internal()
-                })?;
-            Ok(super::no_store_json(rotations))
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let request: RotateRequest = if body.is_empty() {
+        RotateRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let families = match request.family.as_deref() {
+        None => KeyFamily::ALL.to_vec(),
+        Some(name) => vec![KeyFamily::parse(name).ok_or_else(|| {
+            Problem::bad_request("family: one of jwt, paseto-public, paseto-local")
+        })?],
+    };
+    let alg = match request.alg.as_deref() {
+        None => None,
+        Some(name) => Some(
+            parse_jwt_alg(name)
+                .ok_or_else(|| Problem::bad_request("alg: one of EdDSA, ES256, RS256"))?,
+        ),
+    };
+    let rotations = server
+        .keys
+        .rotate(&families, alg, unix_now())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "key rotation failed");
+            Problem::internal()
+        })?;
+    Ok(super::no_store_json(rotations))
 }
 
 fn api_key_problem(e: RegistryError) -> Problem {
@@ -416,17 +383,15 @@ fn api_key_problem(e: RegistryError) -> Problem {
 }
 
 /// `GET /admin/v1/api-keys`: every key, never the key itself or its hash.
-pub async fn list_api_keys(State(server): State<Arc<AuthServer>>, headers: HeaderMap) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let keys = server.api_keys.list().await.map_err(api_key_problem)?;
-            let now = unix_now();
-            let views: Vec<ApiKeyView> = keys.iter().map(|k| ApiKeyView::new(k, now)).collect();
-            Ok(super::no_store_json(views))
-        }
-        .await,
-    )
+pub async fn list_api_keys(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let keys = server.api_keys.list().await.map_err(api_key_problem)?;
+    let now = unix_now();
+    let views: Vec<ApiKeyView> = keys.iter().map(|k| ApiKeyView::new(k, now)).collect();
+    Ok(super::no_store_json(views))
 }
 
 /// `POST /admin/v1/api-keys`: 201 with the key id and, once, the key.
@@ -434,36 +399,31 @@ pub async fn create_api_key(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let request: CreateApiKeyRequest = parse_json(&body)?;
-            let new = NewApiKey {
-                name: request.name,
-                owner: request.owner,
-                scopes: vec![request.scope],
-                audiences: request.audiences,
-                ttl_secs: request.ttl,
-            };
-            let now = unix_now();
-            let created = server
-                .api_keys
-                .create(new, now)
-                .await
-                .map_err(api_key_problem)?;
-            tracing::info!(key_id = %created.record.key_id, owner = %created.record.owner, "API key created");
-            let body = serde_json::json!({
-                "key_id": created.record.key_id,
-                "api_key": created.key.expose_secret(),
-                "key": ApiKeyView::new(&created.record, now),
-            });
-            let mut response = super::no_store_json(body);
-            *response.status_mut() = StatusCode::CREATED;
-            Ok(response)
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let request: CreateApiKeyRequest = parse_json(&body)?;
+    let new = NewApiKey {
+        name: request.name,
+        owner: request.owner,
+        scopes: vec![request.scope],
+        audiences: request.audiences,
+        ttl_secs: request.ttl,
+    };
+    let now = unix_now();
+    let created = server
+        .api_keys
+        .create(new, now)
+        .await
+        .map_err(api_key_problem)?;
+    tracing::info!(key_id = %created.record.key_id, owner = %created.record.owner, "API key created");
+    let body = serde_json::json!({
+        "key_id": created.record.key_id,
+        "api_key": created.key.expose_secret(),
+        "key": ApiKeyView::new(&created.record, now),
+    });
+    let mut response = super::no_store_json(body);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
 }
 
 /// `POST /admin/v1/api-keys/{key_id}/revoke`: the revoked key's view. Idempotent.
@@ -471,21 +431,16 @@ pub async fn revoke_api_key(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            let now = unix_now();
-            let record = server
-                .api_keys
-                .revoke(&id, now)
-                .await
-                .map_err(api_key_problem)?;
-            tracing::info!(key_id = %record.key_id, "API key revoked");
-            Ok(super::no_store_json(ApiKeyView::new(&record, now)))
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    let now = unix_now();
+    let record = server
+        .api_keys
+        .revoke(&id, now)
+        .await
+        .map_err(api_key_problem)?;
+    tracing::info!(key_id = %record.key_id, "API key revoked");
+    Ok(super::no_store_json(ApiKeyView::new(&record, now)))
 }
 
 /// `DELETE /admin/v1/api-keys/{key_id}`: 204.
@@ -493,14 +448,9 @@ pub async fn delete_api_key(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    into_response(
-        async {
-            require_admin(&server, &headers)?;
-            server.api_keys.delete(&id).await.map_err(api_key_problem)?;
-            tracing::info!(key_id = %id, "API key deleted");
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        .await,
-    )
+) -> Result<Response, Problem> {
+    require_admin(&server, &headers)?;
+    server.api_keys.delete(&id).await.map_err(api_key_problem)?;
+    tracing::info!(key_id = %id, "API key deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
