@@ -75,7 +75,31 @@ pub struct NewClient {
     pub jwks: Option<String>,
     /// Access-token lifetime in seconds; the server default when `None`.
     pub ttl_secs: Option<i64>,
+    /// Grant types and the settings of the flows for people.
+    pub flows: FlowSettings,
 }
+
+/// The grants a client may use and how its users sign in.
+#[derive(Clone, Debug, Default)]
+pub struct FlowSettings {
+    /// Grant types; `["client_credentials"]` when empty.
+    pub grant_types: Vec<String>,
+    /// Redirect URIs for the authorization code flow (exact match).
+    pub redirect_uris: Vec<String>,
+    /// Skip the consent page.
+    pub first_party: bool,
+    /// Every sign-in for this client needs a second factor.
+    pub require_mfa: bool,
+    /// Authorization requests must be pushed (RFC 9126).
+    pub require_par: bool,
+}
+
+/// Grant types a client may be registered for.
+pub const GRANT_TYPES: [&str; 3] = ["client_credentials", "authorization_code", "refresh_token"];
+/// Most redirect URIs per client.
+const MAX_REDIRECT_URIS: usize = 16;
+/// Longest redirect URI.
+const MAX_REDIRECT_URI_LEN: usize = 1024;
 
 /// A newly registered client and, for secret-based methods, its secret (shown once).
 #[derive(Debug)]
@@ -148,7 +172,12 @@ impl ClientRegistry {
             ));
         }
         let scopes = validate_scopes(&new.scopes)?;
-        let audiences = validate_audiences(&new.audiences)?;
+        let flows = validate_flows(new.flows, new.auth_method)?;
+        let audiences = if new.audiences.is_empty() && !flows.grant_types.iter().any(|g| g == "client_credentials") {
+            Vec::new()
+        } else {
+            validate_audiences(&new.audiences)?
+        };
         let ttl = new.ttl_secs.unwrap_or(self.default_ttl);
         if ttl < 1 || ttl > self.max_ttl {
             return Err(RegistryError::Invalid(format!(
@@ -163,6 +192,14 @@ impl ClientRegistry {
                 })?;
                 parse_client_jwks(&jwks)?;
                 (None, None, Some(jwks))
+            }
+            ClientAuthMethod::None => {
+                if new.jwks.is_some() {
+                    return Err(RegistryError::Invalid(
+                        "jwks: only private_key_jwt clients have a JWKS".into(),
+                    ));
+                }
+                (None, None, None)
             }
             ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
                 if new.jwks.is_some() {
@@ -187,6 +224,11 @@ impl ClientRegistry {
             audiences,
             token_format: new.token_format,
             access_token_ttl_secs: ttl,
+            grant_types: flows.grant_types,
+            redirect_uris: flows.redirect_uris,
+            first_party: flows.first_party,
+            require_mfa: flows.require_mfa,
+            require_par: flows.require_par,
             created_at: now,
             updated_at: now,
         };
@@ -384,6 +426,100 @@ pub(crate) fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, Re
         }
     }
     Ok(out)
+}
+
+/// Checks grant types against each other and the authentication method, and the redirect
+/// URIs (RFC 9700 §4.1: exact, absolute, no fragment; `http` only on loopback, RFC 8252).
+fn validate_flows(
+    mut flows: FlowSettings,
+    auth_method: ClientAuthMethod,
+) -> Result<FlowSettings, RegistryError> {
+    if flows.grant_types.is_empty() {
+        flows.grant_types.push("client_credentials".to_owned());
+    }
+    let mut grants: Vec<String> = Vec::new();
+    for g in &flows.grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(RegistryError::Invalid(format!(
+                "grant_type: '{}' is not one of client_credentials, authorization_code, refresh_token",
+                g.chars().take(64).collect::<String>().escape_default()
+            )));
+        }
+        if !grants.contains(g) {
+            grants.push(g.clone());
+        }
+    }
+    let has = |g: &str| grants.iter().any(|x| x == g);
+    if has("refresh_token") && !has("authorization_code") {
+        return Err(RegistryError::Invalid(
+            "grant_type: refresh_token needs authorization_code".into(),
+        ));
+    }
+    if auth_method == ClientAuthMethod::None && has("client_credentials") {
+        return Err(RegistryError::Invalid(
+            "grant_type: a public client cannot use client_credentials".into(),
+        ));
+    }
+    if has("authorization_code") && flows.redirect_uris.is_empty() {
+        return Err(RegistryError::Invalid(
+            "redirect_uri: authorization_code needs at least one redirect URI".into(),
+        ));
+    }
+    if !has("authorization_code")
+        && (!flows.redirect_uris.is_empty() || flows.first_party || flows.require_mfa || flows.require_par)
+    {
+        return Err(RegistryError::Invalid(
+            "redirect_uri: redirect URIs, first_party, require_mfa and require_par need authorization_code".into(),
+        ));
+    }
+    if flows.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(RegistryError::Invalid(format!(
+            "redirect_uri: at most {MAX_REDIRECT_URIS}"
+        )));
+    }
+    let mut uris: Vec<String> = Vec::new();
+    for uri in &flows.redirect_uris {
+        validate_redirect_uri(uri)?;
+        if !uris.contains(uri) {
+            uris.push(uri.clone());
+        }
+    }
+    flows.grant_types = grants;
+    flows.redirect_uris = uris;
+    Ok(flows)
+}
+
+/// A registrable redirect URI: absolute, no fragment, no userinfo; `https`, `http` on a
+/// loopback host, or a private-use scheme with a dot (native apps, RFC 8252 §7.1).
+pub fn validate_redirect_uri(uri: &str) -> Result<(), RegistryError> {
+    let bad = |why: &str| {
+        RegistryError::Invalid(format!(
+            "redirect_uri: '{}' {why}",
+            uri.chars().take(128).collect::<String>().escape_default()
+        ))
+    };
+    if uri.len() > MAX_REDIRECT_URI_LEN {
+        return Err(bad("is longer than 1024 bytes"));
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| bad("is not an absolute URI"))?;
+    if parsed.fragment().is_some() {
+        return Err(bad("has a fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("has user information"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Domain("localhost")) => Ok(()),
+            _ => Err(bad("uses http on a host that is not loopback")),
+        },
+        "javascript" | "data" | "file" | "vbscript" | "blob" => Err(bad("has a forbidden scheme")),
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(bad("needs https, loopback http or a private-use scheme like com.example.app")),
+    }
 }
 
 fn parse_client_jwks(jwks: &str) -> Result<KeySet, RegistryError> {

@@ -136,6 +136,7 @@ impl AuthServer {
                     auth_method: ClientAuthMethod::ClientSecretBasic,
                     jwks: None,
                     ttl_secs: Some(300),
+                    flows: Default::default(),
                 },
                 unix_now(),
             )

@@ -15,11 +15,17 @@
 #![warn(missing_docs)]
 
 mod model;
+mod people;
 pub mod sqlite;
 mod traits;
 
 pub use model::{
     ApiKeyRecord, ClientAuthMethod, ClientRecord, ClientTokenFormat, KeyChange, KeyState, StoredKey,
+};
+pub use people::{
+    AuthCodeRecord, AuthCodeStore, AuthRequestRecord, CodeRedemption, IssuedGrant, MfaStore,
+    RefreshFamilyRecord, RefreshRotation, RefreshTokenRecord, SessionRecord, SessionStore,
+    TotpRecord, UserRecord, UserStore, WebauthnCredentialRecord,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{ApiKeyStore, ClientStore, KeyStore, ReplayStore, RevocationStore};

@@ -14,6 +14,8 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
     /// A JWT assertion signed with a key from the client's JWKS.
     PrivateKeyJwt,
+    /// A public client (RFC 6749 §2.1): no secret, PKCE only.
+    None,
 }
 
 impl ClientAuthMethod {
@@ -23,6 +25,7 @@ impl ClientAuthMethod {
             ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
             ClientAuthMethod::ClientSecretPost => "client_secret_post",
             ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            ClientAuthMethod::None => "none",
         }
     }
 
@@ -32,6 +35,7 @@ impl ClientAuthMethod {
             "client_secret_basic" => Some(ClientAuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(ClientAuthMethod::ClientSecretPost),
             "private_key_jwt" => Some(ClientAuthMethod::PrivateKeyJwt),
+            "none" => Some(ClientAuthMethod::None),
             _ => None,
         }
     }
@@ -105,6 +109,17 @@ pub struct ClientRecord {
     pub token_format: ClientTokenFormat,
     /// Access token lifetime in seconds.
     pub access_token_ttl_secs: i64,
+    /// Grant types the client may use (`client_credentials`, `authorization_code`,
+    /// `refresh_token`).
+    pub grant_types: Vec<String>,
+    /// Redirect URIs registered for the authorization code flow, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// A first-party client: its users are not asked for consent.
+    pub first_party: bool,
+    /// Every sign-in for this client needs a second factor.
+    pub require_mfa: bool,
+    /// Authorization requests must be pushed first (RFC 9126).
+    pub require_par: bool,
     /// Creation time, unix seconds.
     pub created_at: i64,
     /// Last modification time, unix seconds.

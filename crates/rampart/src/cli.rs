@@ -256,6 +256,7 @@ pub async fn client(command: ClientCommand) -> Result<(), String> {
                 },
                 jwks,
                 ttl_secs: ttl,
+                flows: Default::default(),
             };
             let created = registry(&dir)
                 .create(new, unix_now())

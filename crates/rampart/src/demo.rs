@@ -130,6 +130,7 @@ async fn demo_client(
         auth_method: ClientAuthMethod::ClientSecretBasic,
         jwks: None,
         ttl_secs: Some(3600),
+        flows: Default::default(),
     };
     match registry.create(new, unix_now()).await {
         Ok(created) => created

@@ -273,6 +273,7 @@ pub async fn create_client(
             .unwrap_or(ClientAuthMethod::ClientSecretBasic),
         jwks: request.jwks.map(|v| v.to_string()),
         ttl_secs: request.ttl,
+        flows: Default::default(),
     };
     let created = server
         .clients
