@@ -286,7 +286,13 @@ impl MasterKey {
 
     /// Returns the keyed hasher for client secrets and tokens.
     pub fn secret_hasher(&self) -> SecretHasher {
-        let key = self.derive_key("secret-hash");
+        self.keyed_hasher("secret-hash")
+    }
+
+    /// A keyed hasher with a key of its own for `purpose` (e.g. session cookies, CSRF
+    /// tokens), so that a hash made for one purpose is worthless for another.
+    pub fn keyed_hasher(&self, purpose: &str) -> SecretHasher {
+        let key = self.derive_key(purpose);
         SecretHasher {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key[..]),
         }

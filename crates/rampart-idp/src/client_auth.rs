@@ -33,6 +33,9 @@ enum Presented<'a> {
         client_id: Option<&'a str>,
         assertion: &'a str,
     },
+    /// Only a `client_id`: acceptable for public clients (RFC 6749 §2.1), which prove the
+    /// grant with PKCE instead.
+    Public { client_id: &'a str },
 }
 
 /// Authenticates the client of a request. `endpoint` is the URL being called, accepted as
@@ -76,6 +79,18 @@ pub async fn authenticate(
             client_id,
             assertion,
         } => authenticate_assertion(server, client_id, assertion, endpoint).await,
+        Presented::Public { client_id } => {
+            let client = lookup(server, client_id).await?;
+            match client {
+                Some(client) if client.record.auth_method == ClientAuthMethod::None => {
+                    Ok(AuthenticatedClient(client))
+                }
+                _ => {
+                    tracing::info!(reason = "no_credentials", "client authentication failed");
+                    Err(OAuthError::invalid_client())
+                }
+            }
+        }
     }
 }
 
@@ -201,6 +216,9 @@ fn presented_credentials<'a>(
             client_id: form.get("client_id"),
             assertion,
         });
+    }
+    if let Some(client_id) = form.get("client_id") {
+        return Ok(Presented::Public { client_id });
     }
     Err(OAuthError::invalid_client())
 }

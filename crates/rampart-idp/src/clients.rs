@@ -173,7 +173,9 @@ impl ClientRegistry {
         }
         let scopes = validate_scopes(&new.scopes)?;
         let flows = validate_flows(new.flows, new.auth_method)?;
-        let audiences = if new.audiences.is_empty() && !flows.grant_types.iter().any(|g| g == "client_credentials") {
+        let audiences = if new.audiences.is_empty()
+            && !flows.grant_types.iter().any(|g| g == "client_credentials")
+        {
             Vec::new()
         } else {
             validate_audiences(&new.audiences)?
@@ -466,7 +468,10 @@ fn validate_flows(
         ));
     }
     if !has("authorization_code")
-        && (!flows.redirect_uris.is_empty() || flows.first_party || flows.require_mfa || flows.require_par)
+        && (!flows.redirect_uris.is_empty()
+            || flows.first_party
+            || flows.require_mfa
+            || flows.require_par)
     {
         return Err(RegistryError::Invalid(
             "redirect_uri: redirect URIs, first_party, require_mfa and require_par need authorization_code".into(),
@@ -518,7 +523,9 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), RegistryError> {
         },
         "javascript" | "data" | "file" | "vbscript" | "blob" => Err(bad("has a forbidden scheme")),
         scheme if scheme.contains('.') => Ok(()),
-        _ => Err(bad("needs https, loopback http or a private-use scheme like com.example.app")),
+        _ => Err(bad(
+            "needs https, loopback http or a private-use scheme like com.example.app",
+        )),
     }
 }
 

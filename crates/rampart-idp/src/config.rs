@@ -26,6 +26,60 @@ pub struct IdpConfig {
     /// How often the server looks for changes made by other processes (the CLI) to clients
     /// and keys, in milliseconds.
     pub change_poll_interval_ms: u64,
+    /// Settings of the sign-in flows for people.
+    pub people: PeopleConfig,
+}
+
+/// Lifetimes and limits of the flows for people (OpenID Connect).
+#[derive(Clone, Debug)]
+pub struct PeopleConfig {
+    /// A browser session ends after this much inactivity, in seconds.
+    pub session_idle_secs: i64,
+    /// A browser session ends this long after sign-in, whatever the activity, in seconds.
+    pub session_max_secs: i64,
+    /// Lifetime of an authorization code, in seconds.
+    pub code_ttl_secs: i64,
+    /// How long a user has to finish signing in (authorization and pushed requests), in
+    /// seconds.
+    pub auth_request_ttl_secs: i64,
+    /// Lifetime of the `request_uri` of a pushed authorization request, in seconds.
+    pub par_ttl_secs: i64,
+    /// A refresh token expires after this long unused, in seconds.
+    pub refresh_idle_secs: i64,
+    /// No refresh token of a family is valid this long after the sign-in, in seconds.
+    pub refresh_max_secs: i64,
+    /// Lifetime of ID tokens, in seconds.
+    pub id_token_ttl_secs: i64,
+    /// Argon2id memory cost in KiB (OWASP minimum: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (OWASP minimum with 19 MiB: 2).
+    pub argon2_iterations: u32,
+    /// Password hashes computed at once; 0 means the number of CPUs.
+    pub max_concurrent_hashes: usize,
+    /// Password hashes waiting for a slot before new logins are answered 503 at once.
+    pub max_queued_hashes: usize,
+    /// URL that receives security events as JSON (`POST`), if any.
+    pub security_webhook: Option<String>,
+}
+
+impl Default for PeopleConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 3600,
+            session_max_secs: 12 * 3600,
+            code_ttl_secs: 60,
+            auth_request_ttl_secs: 900,
+            par_ttl_secs: 90,
+            refresh_idle_secs: 14 * 86_400,
+            refresh_max_secs: 30 * 86_400,
+            id_token_ttl_secs: 600,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            max_concurrent_hashes: 0,
+            max_queued_hashes: 16,
+            security_webhook: None,
+        }
+    }
 }
 
 impl IdpConfig {
@@ -41,6 +95,7 @@ impl IdpConfig {
             jwt_alg: JwtAlg::EdDSA,
             key_rotation_interval_secs: 30 * 86_400,
             change_poll_interval_ms: 500,
+            people: PeopleConfig::default(),
         }
     }
 

@@ -28,6 +28,44 @@ pub enum ErrorCode {
     ServerError,
     /// The server is overloaded or a dependency is down.
     TemporarilyUnavailable,
+    /// The user or the server denied the request (RFC 6749 §4.1.2.1).
+    AccessDenied,
+    /// Only `response_type=code` is supported.
+    UnsupportedResponseType,
+    /// `prompt=none` but the user must sign in (OpenID Connect Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none` but the user must consent.
+    ConsentRequired,
+    /// `prompt=none` but the user must interact (e.g. a second factor).
+    InteractionRequired,
+    /// The `request_uri` is unknown, expired or not this client's (RFC 9126).
+    InvalidRequestUri,
+    /// Request objects (`request=`) are not supported.
+    RequestNotSupported,
+}
+
+impl ErrorCode {
+    /// The registered error string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+        }
+    }
 }
 
 /// An OAuth 2.0 error response.
@@ -64,6 +102,11 @@ impl OAuthError {
     /// The error code.
     pub fn code(&self) -> ErrorCode {
         self.code
+    }
+
+    /// The description, if any.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
 
     fn status(&self) -> StatusCode {

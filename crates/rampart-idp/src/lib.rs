@@ -10,8 +10,12 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The sign-in steps return the page to show as their error (`Result<_, Response>`); boxing
+// it would only add an allocation on a path that renders a page anyway.
+#![allow(clippy::result_large_err)]
 
 pub mod api_keys;
+pub mod browser;
 pub mod client_auth;
 pub mod clients;
 pub mod config;
@@ -20,8 +24,10 @@ pub mod error;
 pub mod form;
 pub mod grant;
 pub mod keys;
+pub mod people;
 pub mod revocation;
 pub mod token_cache;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,8 +38,8 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use rampart_crypto::{MasterKey, SecretString};
 use rampart_store::{
-    ApiKeyStore, ClientAuthMethod, ClientStore, ClientTokenFormat, KeyStore, ReplayStore,
-    RevocationStore, StoreError,
+    ApiKeyStore, AuthCodeStore, ClientAuthMethod, ClientStore, ClientTokenFormat, KeyStore,
+    MfaStore, ReplayStore, RevocationStore, SessionStore, StoreError, UserStore,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -67,6 +73,9 @@ pub enum StartError {
     /// The bootstrap admin client could not be created.
     #[error("admin client: {0}")]
     Admin(#[from] RegistryError),
+    /// The sign-in pages or the password hasher could not be set up.
+    #[error("sign-in setup: {0}")]
+    People(String),
 }
 
 /// Everything the endpoints share.
@@ -85,6 +94,8 @@ pub struct AuthServer {
     pub replay: Arc<dyn ReplayStore>,
     /// Tokens whose signature was already checked.
     pub verified_tokens: token_cache::TokenCache,
+    /// Users, sessions and the sign-in flows.
+    pub people: people::People,
 }
 
 impl AuthServer {
@@ -96,7 +107,16 @@ impl AuthServer {
         config: IdpConfig,
     ) -> Result<Self, StartError>
     where
-        S: ClientStore + KeyStore + RevocationStore + ReplayStore + ApiKeyStore + 'static,
+        S: ClientStore
+            + KeyStore
+            + RevocationStore
+            + ReplayStore
+            + ApiKeyStore
+            + UserStore
+            + MfaStore
+            + SessionStore
+            + AuthCodeStore
+            + 'static,
     {
         let now = unix_now();
         let clients = ClientRegistry::new(store.clone(), master.secret_hasher(), &config);
@@ -105,6 +125,7 @@ impl AuthServer {
         let revocations = RevocationList::load(store.clone(), now).await?;
         let api_keys = ApiKeyRegistry::new(store.clone(), master.secret_hasher());
         api_keys.refresh_if_changed().await?;
+        let people = open_people(store.clone(), master, &config)?;
         Ok(Self {
             config,
             clients,
@@ -113,6 +134,7 @@ impl AuthServer {
             api_keys,
             replay: store,
             verified_tokens: token_cache::TokenCache::default(),
+            people,
         })
     }
 
@@ -151,13 +173,44 @@ impl AuthServer {
 
     /// The HTTP routes of the authorization server.
     pub fn router(self: Arc<Self>) -> Router {
-        use endpoints::{admin, discovery, introspect, revoke, token};
+        use endpoints::{
+            admin, authorize, consent, discovery, introspect, login, logout, revoke, token,
+            userinfo,
+        };
         let body_limit = self.config.max_body_bytes;
         Router::new()
             .route("/token", post(token::token))
             .route("/introspect", post(introspect::introspect))
             .route("/revoke", post(revoke::revoke))
-            .route("/authorize", get(discovery::authorize))
+            .route(
+                "/authorize",
+                get(authorize::authorize_get).post(authorize::authorize_post),
+            )
+            .route("/par", post(authorize::par))
+            .route("/login", get(login::login_page).post(login::login_submit))
+            .route("/login/mfa", get(login::mfa_page).post(login::mfa_submit))
+            .route(
+                "/login/totp",
+                get(login::totp_page).post(login::totp_submit),
+            )
+            .route("/login/continue", post(login::continue_submit))
+            .route(
+                "/consent",
+                get(consent::consent_page).post(consent::consent_submit),
+            )
+            .route("/logout", get(logout::logout_get).post(logout::logout_post))
+            .route(
+                "/userinfo",
+                get(userinfo::userinfo).post(userinfo::userinfo),
+            )
+            .route(
+                "/assets/rampart.css",
+                get(|| async { people::page_static(rampart_pages::Pages::stylesheet()) }),
+            )
+            .route(
+                "/assets/webauthn.js",
+                get(|| async { people::page_static(rampart_pages::Pages::webauthn_script()) }),
+            )
             .route("/jwks.json", get(discovery::jwks))
             .route("/paserk.json", get(discovery::paserk))
             .route(
@@ -248,6 +301,62 @@ impl AuthServer {
             if let Err(e) = self.replay.purge_expired_replays(now).await {
                 tracing::warn!(error = %e, "replay purge failed");
             }
+            if let Err(e) = self.people.sessions.purge_expired_sessions(now).await {
+                tracing::warn!(error = %e, "session purge failed");
+            }
+            if let Err(e) = self.people.flows.purge_expired_flows(now).await {
+                tracing::warn!(error = %e, "authorization flow purge failed");
+            }
         }
     }
+}
+
+/// Builds the state of the flows for people over `store`.
+fn open_people<S>(
+    store: Arc<S>,
+    master: &MasterKey,
+    config: &IdpConfig,
+) -> Result<people::People, StartError>
+where
+    S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
+{
+    let p = &config.people;
+    let params = rampart_authn::Argon2Params {
+        m_cost_kib: p.argon2_memory_kib,
+        t_cost: p.argon2_iterations,
+        p_cost: 1,
+    };
+    let mut limits = rampart_authn::HashingLimits::default();
+    if p.max_concurrent_hashes > 0 {
+        limits.max_concurrent = p.max_concurrent_hashes;
+    }
+    limits.max_queued = p.max_queued_hashes;
+    let passwords = rampart_authn::PasswordHasher::new(params, limits)
+        .map_err(|e| StartError::People(format!("password hasher: {e}")))?;
+    let vault = rampart_authn::ProfileVault::new(master);
+    let users = users::UserDirectory::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        passwords,
+        vault,
+    );
+    let pages = rampart_pages::Pages::new("Rampart")
+        .map_err(|e| StartError::People(format!("pages: {e}")))?;
+    let events = match &p.security_webhook {
+        Some(url) => people::SecurityEvents::with_webhook(url.clone()),
+        None => people::SecurityEvents::log_only(),
+    };
+    Ok(people::People {
+        users,
+        sessions: store.clone(),
+        flows: store.clone(),
+        mfa: store,
+        pages,
+        throttle: rampart_authn::LoginThrottle::new(rampart_authn::ThrottleConfig::default()),
+        csrf: browser::Csrf::new(master.keyed_hasher("rampart/csrf/v1")),
+        hasher: master.keyed_hasher("rampart/people-secrets/v1"),
+        events,
+    })
 }

@@ -1,14 +1,21 @@
 //! Rampart storage: per-flow storage traits and the SQLite backend.
 //!
-//! The server and CLI talk to storage only through the object-safe traits
-//! [`ClientStore`], [`KeyStore`], [`RevocationStore`], [`ReplayStore`] and
-//! [`ApiKeyStore`], so another backend (PostgreSQL) can be added later behind the
-//! same traits.
-//! [`SqliteStore`] is the embedded default.
+//! The server and CLI talk to storage only through object-safe traits, so another
+//! backend (PostgreSQL) can be added later behind the same traits:
+//! - machines and keys: [`ClientStore`], [`KeyStore`], [`RevocationStore`],
+//!   [`ReplayStore`] and [`ApiKeyStore`];
+//! - people: [`UserStore`] (users), [`MfaStore`] (TOTP, recovery codes, WebAuthn),
+//!   [`SessionStore`] (browser sessions) and [`AuthCodeStore`] (authorization requests,
+//!   codes, refresh-token families, consents).
+//!
+//! [`SqliteStore`] is the embedded default and implements all of them.
 //!
 //! Guarantees of every backend:
 //! - an `Ok` from a write means the change is committed and durable;
 //! - multi-row changes happen in one transaction (all or nothing);
+//! - single-use things are used once even under concurrency: a code is redeemed by exactly
+//!   one caller ([`AuthCodeStore::redeem_code`]), a refresh token rotated once (a second
+//!   use revokes its family), a TOTP step and a recovery code accepted once;
 //! - the store only ever sees hashes and sealed blobs, never plaintext secrets.
 
 #![forbid(unsafe_code)]

@@ -19,7 +19,8 @@ pub enum ClientAuthMethod {
 }
 
 impl ClientAuthMethod {
-    /// The canonical string (`"client_secret_basic"`, `"client_secret_post"`, `"private_key_jwt"`).
+    /// The canonical string (`"client_secret_basic"`, `"client_secret_post"`,
+    /// `"private_key_jwt"`, `"none"`).
     pub fn as_str(self) -> &'static str {
         match self {
             ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
@@ -263,6 +264,7 @@ mod tests {
             ClientAuthMethod::ClientSecretBasic,
             ClientAuthMethod::ClientSecretPost,
             ClientAuthMethod::PrivateKeyJwt,
+            ClientAuthMethod::None,
         ] {
             assert_eq!(ClientAuthMethod::parse(m.as_str()), Some(m));
             let json = serde_json::to_string(&m).expect("serialize");
@@ -280,7 +282,7 @@ mod tests {
         for s in [KeyState::Next, KeyState::Active, KeyState::Retired] {
             assert_eq!(KeyState::parse(s.as_str()), Some(s));
         }
-        assert_eq!(ClientAuthMethod::parse("none"), None);
+        assert_eq!(ClientAuthMethod::parse("None"), None);
         assert_eq!(ClientTokenFormat::parse("JWT"), None);
         assert_eq!(KeyState::parse(""), None);
     }

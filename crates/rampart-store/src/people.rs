@@ -101,6 +101,8 @@ pub struct AuthRequestRecord {
     pub pushed: bool,
     /// The user who passed the password step but still owes a second factor.
     pub pending_user_id: Option<String>,
+    /// A keyed hash tying the pending user to the browser that passed the password step.
+    pub pending_binding: Option<Vec<u8>>,
     /// Creation time, unix seconds.
     pub created_at: i64,
     /// Expiry, unix seconds.
@@ -250,8 +252,12 @@ pub trait MfaStore: Send + Sync {
     /// the enrollment confirmed. `Ok(false)`: a replay (or no enrollment).
     async fn accept_totp_step(&self, user_id: &str, step: i64) -> Result<bool>;
     /// Replaces the user's recovery codes with these keyed hashes.
-    async fn replace_recovery_codes(&self, user_id: &str, hashes: &[Vec<u8>], now: i64)
-    -> Result<()>;
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[Vec<u8>],
+        now: i64,
+    ) -> Result<()>;
     /// Marks an unused recovery code used, atomically. `Ok(false)` if unknown or used.
     async fn use_recovery_code(&self, user_id: &str, hash: &[u8], now: i64) -> Result<bool>;
     /// How many unused recovery codes remain.
@@ -259,8 +265,10 @@ pub trait MfaStore: Send + Sync {
     /// Adds a WebAuthn credential. `Conflict` if the credential id exists.
     async fn add_webauthn_credential(&self, credential: &WebauthnCredentialRecord) -> Result<()>;
     /// The user's WebAuthn credentials, oldest first.
-    async fn list_webauthn_credentials(&self, user_id: &str)
-    -> Result<Vec<WebauthnCredentialRecord>>;
+    async fn list_webauthn_credentials(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<WebauthnCredentialRecord>>;
     /// Replaces a credential's serialized state (counter) and last use. `NotFound` if absent.
     async fn update_webauthn_credential(
         &self,
@@ -310,13 +318,17 @@ pub trait AuthCodeStore: Send + Sync {
     /// Stores a validated authorization request. `Conflict` if the id exists.
     async fn create_auth_request(&self, request: &AuthRequestRecord) -> Result<()>;
     /// Fetches an unexpired authorization request (`None` if absent or `expires_at <= now`).
-    async fn get_auth_request(&self, request_id: &str, now: i64)
-    -> Result<Option<AuthRequestRecord>>;
-    /// Sets or clears the user who owes a second factor. `NotFound` if absent.
+    async fn get_auth_request(
+        &self,
+        request_id: &str,
+        now: i64,
+    ) -> Result<Option<AuthRequestRecord>>;
+    /// Sets (user id and browser binding) or clears the user who owes a second factor.
+    /// `NotFound` if the request (or the user) is absent.
     async fn set_auth_request_pending_user(
         &self,
         request_id: &str,
-        user_id: Option<&str>,
+        pending: Option<(&str, &[u8])>,
     ) -> Result<()>;
     /// Deletes a request (done or abandoned). Succeeds if absent.
     async fn delete_auth_request(&self, request_id: &str) -> Result<()>;
@@ -345,16 +357,23 @@ pub trait AuthCodeStore: Send + Sync {
         now: i64,
     ) -> Result<RefreshRotation>;
     /// The family of a token (for revocation and introspection), whatever its state.
-    async fn get_refresh_family_by_token(&self, token_hash: &[u8])
-    -> Result<Option<(RefreshTokenRecord, RefreshFamilyRecord)>>;
+    async fn get_refresh_family_by_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(RefreshTokenRecord, RefreshFamilyRecord)>>;
     /// Revokes a family. Idempotent; `NotFound` if absent.
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()>;
     /// Revokes every family of a user; returns how many were newly revoked.
     async fn revoke_user_refresh_families(&self, user_id: &str, now: i64) -> Result<u64>;
 
     /// Records the scopes a user granted a client (replacing earlier ones).
-    async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: i64)
-    -> Result<()>;
+    async fn put_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<()>;
     /// The scopes a user granted a client.
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>>;
 

@@ -5,6 +5,10 @@
 //! write runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock
 //! up front and therefore waits on the busy timeout instead of failing with
 //! `SQLITE_BUSY` when another process (the CLI next to the server) writes.
+//!
+//! The people traits are implemented in `sqlite_people.rs` (users, second
+//! factors, sessions) and `sqlite_flows.rs` (requests, codes, refresh tokens,
+//! consents); the schema is in `migrations/0003_people.sql`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +23,11 @@ use crate::{
     ApiKeyRecord, ApiKeyStore, ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat,
     KeyChange, KeyState, KeyStore, ReplayStore, Result, RevocationStore, StoreError, StoredKey,
 };
+
+#[path = "sqlite_flows.rs"]
+mod flows;
+#[path = "sqlite_people.rs"]
+mod people;
 
 /// Embedded schema migrations (`crates/rampart-store/migrations`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -95,10 +104,20 @@ impl SqliteStore {
         Self::migrate(pool).await
     }
 
+    /// Applies pending migrations under the write lock (`BEGIN IMMEDIATE`), so that two
+    /// processes opening the same file never run the same DDL concurrently (an
+    /// `ALTER TABLE ... ADD COLUMN` is not idempotent): the second one waits, then finds
+    /// everything applied.
     async fn migrate(pool: SqlitePool) -> Result<SqliteStore> {
-        if let Err(err) = MIGRATOR.run(&pool).await {
+        async fn run(pool: &SqlitePool) -> Result<()> {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            MIGRATOR.run(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        if let Err(err) = run(&pool).await {
             pool.close().await;
-            return Err(StoreError::Migrate(err));
+            return Err(err);
         }
         Ok(SqliteStore { pool })
     }
@@ -209,6 +228,11 @@ struct ClientRow {
     audiences: String,
     token_format: String,
     access_token_ttl_secs: i64,
+    grant_types: String,
+    redirect_uris: String,
+    first_party: bool,
+    require_mfa: bool,
+    require_par: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -224,6 +248,8 @@ impl TryFrom<ClientRow> for ClientRecord {
         Ok(ClientRecord {
             scopes: from_json("clients.scopes", &row.scopes)?,
             audiences: from_json("clients.audiences", &row.audiences)?,
+            grant_types: from_json("clients.grant_types", &row.grant_types)?,
+            redirect_uris: from_json("clients.redirect_uris", &row.redirect_uris)?,
             client_id: row.client_id,
             name: row.name,
             secret_hash: row.secret_hash,
@@ -231,6 +257,9 @@ impl TryFrom<ClientRow> for ClientRecord {
             jwks: row.jwks,
             token_format,
             access_token_ttl_secs: row.access_token_ttl_secs,
+            first_party: row.first_party,
+            require_mfa: row.require_mfa,
+            require_par: row.require_par,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -238,7 +267,8 @@ impl TryFrom<ClientRow> for ClientRecord {
 }
 
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, auth_method, jwks, scopes, audiences, \
-     token_format, access_token_ttl_secs, created_at, updated_at";
+     token_format, access_token_ttl_secs, grant_types, redirect_uris, first_party, require_mfa, \
+     require_par, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -274,12 +304,13 @@ impl ClientStore for SqliteStore {
     async fn create_client(&self, client: &ClientRecord) -> Result<()> {
         let scopes = to_json("clients.scopes", &client.scopes)?;
         let audiences = to_json("clients.audiences", &client.audiences)?;
+        let grant_types = to_json("clients.grant_types", &client.grant_types)?;
+        let redirect_uris = to_json("clients.redirect_uris", &client.redirect_uris)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO clients (client_id, name, secret_hash, auth_method, jwks, scopes, \
-             audiences, token_format, access_token_ttl_secs, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO clients ({CLIENT_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
         .bind(&client.client_id)
         .bind(&client.name)
         .bind(client.secret_hash.as_deref())
@@ -289,6 +320,11 @@ impl ClientStore for SqliteStore {
         .bind(audiences)
         .bind(client.token_format.as_str())
         .bind(client.access_token_ttl_secs)
+        .bind(grant_types)
+        .bind(redirect_uris)
+        .bind(client.first_party)
+        .bind(client.require_mfa)
+        .bind(client.require_par)
         .bind(client.created_at)
         .bind(client.updated_at)
         .execute(&mut *tx)

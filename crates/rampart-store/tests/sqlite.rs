@@ -18,6 +18,11 @@ fn client(id: &str, created_at: i64) -> ClientRecord {
         audiences: vec!["https://api.example".into()],
         token_format: ClientTokenFormat::PasetoPublic,
         access_token_ttl_secs: 300,
+        grant_types: vec!["client_credentials".into()],
+        redirect_uris: vec![],
+        first_party: false,
+        require_mfa: false,
+        require_par: false,
         created_at,
         updated_at: created_at,
     }
@@ -102,6 +107,76 @@ async fn client_crud_conflict_and_not_found() {
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.list_clients().await.expect("list").len(), 2);
+}
+
+#[tokio::test]
+async fn client_flow_settings_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.db");
+    let mut public = client("spa", 1);
+    public.auth_method = ClientAuthMethod::None;
+    public.secret_hash = None;
+    public.grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    public.redirect_uris = vec![
+        "https://app.example/cb".into(),
+        "http://127.0.0.1:8080/cb?x=\"1\"".into(),
+    ];
+    public.first_party = true;
+    public.require_mfa = true;
+    public.require_par = true;
+    let mut mixed = client("web", 2);
+    mixed.first_party = true;
+    mixed.require_par = true;
+    {
+        let store = SqliteStore::open(&path).await.expect("open");
+        store.create_client(&public).await.expect("create");
+        store.create_client(&mixed).await.expect("create");
+        assert_eq!(
+            store.get_client("spa").await.expect("get"),
+            Some(public.clone())
+        );
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    assert_eq!(
+        store.list_clients().await.expect("list"),
+        vec![public, mixed]
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn clients_from_before_the_people_migration_get_defaults() {
+    use sqlx::Connection;
+    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.db");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut raw = sqlx::SqliteConnection::connect_with(&opts)
+        .await
+        .expect("raw connect");
+    MIGRATOR.run_to(2, &mut raw).await.expect("migrate to 0002");
+    sqlx::query(
+        "INSERT INTO clients (client_id, name, secret_hash, auth_method, jwks, scopes, \
+         audiences, token_format, access_token_ttl_secs, created_at, updated_at) \
+         VALUES ('old', 'client old', x'01020300ff', 'client_secret_basic', NULL, \
+         '[\"read\",\"write\"]', '[\"https://api.example\"]', 'paseto-public', 300, 7, 7)",
+    )
+    .execute(&mut raw)
+    .await
+    .expect("insert old row");
+    raw.close().await.expect("raw close");
+
+    let store = SqliteStore::open(&path).await.expect("open migrates");
+    // The defaults are exactly what `client()` builds: a machine-to-machine client.
+    assert_eq!(
+        store.get_client("old").await.expect("get"),
+        Some(client("old", 7))
+    );
+    store.close().await;
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@
 mod b64;
 mod claims;
 mod error;
+mod id_token;
 mod issue;
 mod jwks;
 mod jwt;
@@ -23,6 +24,7 @@ mod verify;
 
 pub use claims::{AccessClaims, AssertionClaims};
 pub use error::TokenError;
+pub use id_token::{IdTokenClaims, issue_id_token, read_id_token_hint, token_hash};
 pub use issue::issue;
 pub use jwks::{MAX_JWKS_BYTES, MAX_JWKS_KEYS, jwks_document, paserk_document};
 pub use keys::{JwtAlg, KeyKind, SigningKey, TokenFormat};

@@ -16,7 +16,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tower::{Service, ServiceBuilder};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::settings::LimitSettings;
 
@@ -142,6 +142,15 @@ pub fn router_service(
             timeout,
         ))
         .service(router);
-    let service = tower::util::BoxCloneService::new(service);
-    move |_peer, _client_cert| service.clone()
+    move |peer, _client_cert| {
+        // The peer address reaches handlers as `ConnectInfo` (login throttling by address).
+        let service = service
+            .clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            });
+        tower::util::BoxCloneService::new(service)
+    }
 }

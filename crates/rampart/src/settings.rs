@@ -21,6 +21,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// `[limits]`.
     pub limits: LimitSettings,
+    /// `[login]`: sign-in of people (sessions, codes, refresh tokens, password hashing).
+    pub login: LoginSettings,
     /// `[gateway]`: when present, `serve` also runs the gateway; `rampart gateway` needs it.
     #[serde(skip_serializing)]
     pub gateway: Option<rampart_gateway::GatewayConfig>,
@@ -97,6 +99,57 @@ impl Default for KeySettings {
     fn default() -> Self {
         Self {
             rotation_interval: 30 * 86_400,
+        }
+    }
+}
+
+/// `[login]`: how people sign in.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    /// A browser session ends after this much inactivity, seconds.
+    pub session_idle: i64,
+    /// A browser session ends this long after sign-in, seconds.
+    pub session_max: i64,
+    /// Authorization code lifetime, seconds.
+    pub code_ttl: i64,
+    /// Time a user has to finish signing in, seconds.
+    pub request_ttl: i64,
+    /// A refresh token expires after this long unused, seconds.
+    pub refresh_idle: i64,
+    /// Refresh tokens of a sign-in stop working this long after it, seconds.
+    pub refresh_max: i64,
+    /// ID token lifetime, seconds.
+    pub id_token_ttl: i64,
+    /// Argon2id memory cost, KiB (at least the OWASP 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (at least 2).
+    pub argon2_iterations: u32,
+    /// Password hashes computed at once; 0 = number of CPUs.
+    pub max_concurrent_hashes: usize,
+    /// Password hashes allowed to wait; beyond that logins get 503 at once.
+    pub max_queued_hashes: usize,
+    /// URL that receives security events (JSON POST).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_webhook: Option<String>,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        let d = rampart_idp::config::PeopleConfig::default();
+        Self {
+            session_idle: d.session_idle_secs,
+            session_max: d.session_max_secs,
+            code_ttl: d.code_ttl_secs,
+            request_ttl: d.auth_request_ttl_secs,
+            refresh_idle: d.refresh_idle_secs,
+            refresh_max: d.refresh_max_secs,
+            id_token_ttl: d.id_token_ttl_secs,
+            argon2_memory_kib: d.argon2_memory_kib,
+            argon2_iterations: d.argon2_iterations,
+            max_concurrent_hashes: d.max_concurrent_hashes,
+            max_queued_hashes: d.max_queued_hashes,
+            security_webhook: None,
         }
     }
 }
@@ -296,6 +349,46 @@ impl Settings {
                 "must be between 4096 and 1048576",
             );
         }
+        let g = &self.login;
+        for (key, v, lo, hi) in [
+            ("login.session_idle", g.session_idle, 60, 30 * 86_400),
+            ("login.session_max", g.session_max, 60, 90 * 86_400),
+            ("login.code_ttl", g.code_ttl, 10, 600),
+            ("login.request_ttl", g.request_ttl, 60, 3600),
+            ("login.refresh_idle", g.refresh_idle, 60, 365 * 86_400),
+            ("login.refresh_max", g.refresh_max, 60, 365 * 86_400),
+            ("login.id_token_ttl", g.id_token_ttl, 60, 86_400),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return bad(key, &format!("must be between {lo} and {hi} seconds"));
+            }
+        }
+        if g.session_idle > g.session_max {
+            return bad("login.session_idle", "must not exceed login.session_max");
+        }
+        if g.refresh_idle > g.refresh_max {
+            return bad("login.refresh_idle", "must not exceed login.refresh_max");
+        }
+        if !(19_456..=4 * 1024 * 1024).contains(&g.argon2_memory_kib) {
+            return bad(
+                "login.argon2_memory_kib",
+                "must be between 19456 (OWASP minimum) and 4194304",
+            );
+        }
+        if !(2..=20).contains(&g.argon2_iterations) {
+            return bad("login.argon2_iterations", "must be between 2 and 20");
+        }
+        if g.max_concurrent_hashes > 1024 {
+            return bad("login.max_concurrent_hashes", "must be at most 1024");
+        }
+        if g.max_queued_hashes > 100_000 {
+            return bad("login.max_queued_hashes", "must be at most 100000");
+        }
+        if let Some(hook) = &g.security_webhook
+            && !url::Url::parse(hook).is_ok_and(|u| u.scheme() == "https" || u.scheme() == "http")
+        {
+            return bad("login.security_webhook", "must be an http(s) URL");
+        }
         Ok(())
     }
 
@@ -314,6 +407,22 @@ impl Settings {
         c.jwt_alg = self.jwt_alg();
         c.key_rotation_interval_secs = self.keys.rotation_interval;
         c.max_body_bytes = self.limits.max_body_bytes;
+        let g = &self.login;
+        c.people = rampart_idp::config::PeopleConfig {
+            session_idle_secs: g.session_idle,
+            session_max_secs: g.session_max,
+            code_ttl_secs: g.code_ttl,
+            auth_request_ttl_secs: g.request_ttl,
+            par_ttl_secs: 90,
+            refresh_idle_secs: g.refresh_idle,
+            refresh_max_secs: g.refresh_max,
+            id_token_ttl_secs: g.id_token_ttl,
+            argon2_memory_kib: g.argon2_memory_kib,
+            argon2_iterations: g.argon2_iterations,
+            max_concurrent_hashes: g.max_concurrent_hashes,
+            max_queued_hashes: g.max_queued_hashes,
+            security_webhook: g.security_webhook.clone(),
+        };
         c
     }
 }
@@ -329,6 +438,9 @@ fn known_keys() -> Vec<(String, Vec<String>)> {
                 .unwrap_or_default();
             if section == "server" {
                 keys.extend(["issuer", "tls_cert", "tls_key"].map(String::from));
+            }
+            if section == "login" {
+                keys.push("security_webhook".to_owned());
             }
             out.push((section, keys));
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -15,6 +15,13 @@ const AUTH_METHODS: [&str; 3] = [
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+];
+/// Token and revocation endpoints also serve public clients (PKCE, no secret).
+const AUTH_METHODS_WITH_PUBLIC: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
 ];
 const ASSERTION_ALGS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
 
@@ -48,15 +55,22 @@ fn base_metadata(server: &AuthServer) -> Value {
         "paserk_uri": c.endpoint("/paserk.json"),
         "introspection_endpoint": c.endpoint("/introspect"),
         "revocation_endpoint": c.endpoint("/revoke"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "authorization_endpoint": c.endpoint("/authorize"),
+        "pushed_authorization_request_endpoint": c.endpoint("/par"),
+        "require_pushed_authorization_requests": false,
+        "authorization_response_iss_parameter_supported": true,
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS_WITH_PUBLIC,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS_WITH_PUBLIC,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "client_assertion_types_supported": [JWT_BEARER_ASSERTION],
-        "response_types_supported": [],
         "access_token_signing_alg_values_supported": jwt_algs,
         "access_token_formats_supported": ["jwt", "paseto-v4.public", "paseto-v4.local"],
     })
@@ -69,42 +83,66 @@ pub async fn oauth_metadata(State(server): State<Arc<AuthServer>>) -> Response {
 
 /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0).
 ///
-/// The fields OpenID requires are present. Until the authorization code flow exists,
-/// `response_types_supported` is empty and the authorization endpoint answers every request
-/// with `unsupported_response_type`.
+/// The RFC 8414 metadata plus the OpenID Connect fields: userinfo, end-session, subject
+/// types, ID token algorithms, claims, ACR values and prompts.
 pub async fn openid_configuration(State(server): State<Arc<AuthServer>>) -> Response {
     let mut metadata = base_metadata(&server);
     if let Some(map) = metadata.as_object_mut() {
         map.insert(
-            "authorization_endpoint".into(),
-            json!(server.config.endpoint("/authorize")),
+            "userinfo_endpoint".into(),
+            json!(server.config.endpoint("/userinfo")),
+        );
+        map.insert(
+            "end_session_endpoint".into(),
+            json!(server.config.endpoint("/logout")),
         );
         map.insert("subject_types_supported".into(), json!(["public"]));
+        map.insert(
+            "claims_supported".into(),
+            json!([
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "acr",
+                "amr",
+                "azp",
+                "at_hash",
+                "sid",
+                "name",
+                "preferred_username",
+                "email",
+                "email_verified",
+                "updated_at",
+                "roles",
+                "groups"
+            ]),
+        );
+        map.insert(
+            "acr_values_supported".into(),
+            json!([
+                crate::people::request::ACR_PASSWORD,
+                crate::people::request::ACR_MFA
+            ]),
+        );
+        map.insert(
+            "prompt_values_supported".into(),
+            json!(["none", "login", "consent"]),
+        );
+        map.insert("claims_parameter_supported".into(), json!(false));
+        map.insert("request_parameter_supported".into(), json!(false));
+        map.insert("request_uri_parameter_supported".into(), json!(false));
         map.insert(
             "id_token_signing_alg_values_supported".into(),
             map.get("access_token_signing_alg_values_supported")
                 .cloned()
                 .unwrap_or_else(|| json!([])),
         );
-        map.insert("scopes_supported".into(), json!([]));
     }
     cacheable_json(metadata, 300)
-}
-
-/// `GET /authorize`: no interactive flow is enabled yet.
-pub async fn authorize() -> Response {
-    let mut response = (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({
-            "error": "unsupported_response_type",
-            "error_description": "this server supports no authorization response types yet",
-        })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// `GET /jwks.json`: next, active and retired JWT verification keys with kid, alg and use.

@@ -29,7 +29,11 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let (form, _client) = super::client_request(&server, &headers, &body, "/introspect").await?;
+    let (form, client) = super::client_request(&server, &headers, &body, "/introspect").await?;
+    if client.record.auth_method == rampart_store::ClientAuthMethod::None {
+        // A public client holds no secret: it must not learn about arbitrary tokens.
+        return Err(OAuthError::invalid_client());
+    }
     let token = form.require("token")?;
     if token.starts_with(API_KEY_PREFIX) {
         let now = unix_now();

@@ -1,10 +1,15 @@
 //! HTTP endpoints, one file per endpoint family.
 
 pub mod admin;
+pub mod authorize;
+pub mod consent;
 pub mod discovery;
 pub mod introspect;
+pub mod login;
+pub mod logout;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 use std::sync::Arc;
 

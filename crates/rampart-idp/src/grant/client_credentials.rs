@@ -26,6 +26,12 @@ pub struct TokenResponse {
     /// The granted scope (space separated); omitted when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The refresh token (code and refresh grants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The ID token (when `openid` was granted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Issues an access token to an authenticated client.
@@ -72,6 +78,8 @@ pub fn issue(
         token_type: "Bearer",
         expires_in: ttl,
         scope: claims.scope,
+        refresh_token: None,
+        id_token: None,
     })
 }
 
@@ -101,7 +109,7 @@ fn granted_scope(allowed: &[String], requested: Option<&str>) -> Result<Vec<Stri
 
 /// The audience from `resource` (RFC 8707, repeatable) or `audience`, each among the
 /// client's audiences; all of the client's audiences when none was asked for.
-fn granted_audience(allowed: &[String], form: &Form) -> Result<Vec<String>, OAuthError> {
+pub(crate) fn granted_audience(allowed: &[String], form: &Form) -> Result<Vec<String>, OAuthError> {
     let mut requested: Vec<&str> = form.resources().iter().map(String::as_str).collect();
     if let Some(audience) = form.get("audience") {
         requested.extend(audience.split(' ').filter(|s| !s.is_empty()));

@@ -1,0 +1,122 @@
+//! OpenID Connect for people: the authorization code flow with PKCE, pushed authorization
+//! requests, sign-in with a password and a second factor, consent, sessions and logout.
+//!
+//! An authorization request is validated ([`request`]), stored, and then moved forward by
+//! [`flow::proceed`] each time the user finishes a step (login, MFA, consent) until a code
+//! is issued. The pages themselves come from `rampart-pages`.
+
+pub mod claims;
+pub mod events;
+pub mod flow;
+pub mod request;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rampart_authn::LoginThrottle;
+use rampart_crypto::SecretHasher;
+use rampart_pages::{ErrorView, Pages};
+use rampart_store::{AuthCodeStore, MfaStore, SessionRecord, SessionStore};
+
+use crate::browser::{self, Csrf, SESSION_COOKIE};
+use crate::users::UserDirectory;
+
+pub use events::{SecurityEvent, SecurityEvents};
+
+/// Everything the flows for people share.
+pub struct People {
+    /// The user directory.
+    pub users: UserDirectory,
+    /// Browser sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Authorization requests, codes, refresh tokens, consents.
+    pub flows: Arc<dyn AuthCodeStore>,
+    /// Second factors.
+    pub mfa: Arc<dyn MfaStore>,
+    /// The HTML pages.
+    pub pages: Pages,
+    /// Login throttling.
+    pub throttle: LoginThrottle,
+    /// CSRF tokens.
+    pub csrf: Csrf,
+    /// Keyed hashes of session cookies, codes, refresh tokens and recovery codes.
+    pub hasher: SecretHasher,
+    /// Security events (audit log and webhook).
+    pub events: SecurityEvents,
+}
+
+impl People {
+    /// The session of this browser if it is still valid (idle and absolute lifetimes);
+    /// `last_seen_at` is refreshed at most once a minute.
+    pub async fn current_session(
+        &self,
+        headers: &HeaderMap,
+        idle_secs: i64,
+        now: i64,
+    ) -> Option<SessionRecord> {
+        let value = browser::cookie(headers, SESSION_COOKIE)?;
+        let hash = browser::secret_hash(&self.hasher, "session", value);
+        let session = match self.sessions.get_session_by_cookie(&hash).await {
+            Ok(s) => s?,
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup failed");
+                return None;
+            }
+        };
+        if session.expires_at <= now || session.last_seen_at + idle_secs <= now {
+            return None;
+        }
+        if now - session.last_seen_at >= 60
+            && let Err(e) = self.sessions.touch_session(&session.session_id, now).await
+        {
+            tracing::warn!(error = %e, "session touch failed");
+        }
+        Some(session)
+    }
+
+    /// An HTML error page.
+    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        page(self.pages.error(&ErrorView {
+            status: status.as_u16(),
+            title: title.to_owned(),
+            message: message.to_owned(),
+        }))
+    }
+}
+
+/// Converts a rendered page into an axum response.
+pub fn page(rendered: http::Response<String>) -> Response {
+    rendered.map(Body::from).into_response()
+}
+
+/// A `303 See Other` to `location` (after a form POST the browser then GETs).
+pub fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut().insert(header::LOCATION, value);
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Adds `Set-Cookie` headers to a response.
+pub fn with_cookies(
+    mut response: Response,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) -> Response {
+    for c in cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// Converts a static asset response into an axum response.
+pub fn page_static(rendered: http::Response<&'static str>) -> Response {
+    rendered.map(Body::from).into_response()
+}

@@ -1,0 +1,901 @@
+//! The authorization code flow for people, end to end through the router (no network):
+//! sign-in pages, CSRF, PKCE, codes, ID tokens, refresh rotation, consent, TOTP, lockout,
+//! logout. Each attack of the issue is one test here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use base64::Engine;
+use http_body_util::BodyExt;
+use rampart_crypto::{MasterKey, SecretString};
+use rampart_idp::clients::{FlowSettings, NewClient};
+use rampart_idp::users::NewUser;
+use rampart_idp::{AuthServer, IdpConfig, unix_now};
+use rampart_store::{ClientAuthMethod, ClientTokenFormat, SqliteStore};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const ISSUER: &str = "https://idp.test";
+const REDIRECT: &str = "https://app.example/cb";
+const PASSWORD: &str = "correct horse battery staple 42";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+struct Idp {
+    server: Arc<AuthServer>,
+    router: Router,
+}
+
+async fn idp() -> Idp {
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let master = MasterKey::generate().unwrap();
+    let mut config = IdpConfig::new(ISSUER);
+    // Fast hashing keeps the tests quick; the policy itself is tested in rampart-authn.
+    config.people.argon2_memory_kib = 19_456;
+    let server = Arc::new(AuthServer::open(store, &master, config).await.unwrap());
+    let router = server.clone().router();
+    Idp { server, router }
+}
+
+impl Idp {
+    async fn user(&self, username: &str) -> String {
+        self.server
+            .people
+            .users
+            .create(
+                NewUser {
+                    username: username.into(),
+                    email: format!("{username}@example.com"),
+                    name: Some("Ada Lovelace".into()),
+                    phone: None,
+                    roles: vec!["admin".into()],
+                    groups: vec!["eng".into()],
+                    password: SecretString::from(PASSWORD.to_owned()),
+                },
+                unix_now(),
+            )
+            .await
+            .unwrap()
+            .record
+            .user_id
+    }
+
+    async fn client(&self, id: &str, flows: FlowSettings, public: bool) -> Option<String> {
+        let created = self
+            .server
+            .clients
+            .create(
+                NewClient {
+                    client_id: Some(id.into()),
+                    name: format!("App {id}"),
+                    scopes: vec!["orders:read".into()],
+                    audiences: vec![],
+                    token_format: ClientTokenFormat::Jwt,
+                    auth_method: if public {
+                        ClientAuthMethod::None
+                    } else {
+                        ClientAuthMethod::ClientSecretBasic
+                    },
+                    jwks: None,
+                    ttl_secs: None,
+                    flows,
+                },
+                unix_now(),
+            )
+            .await
+            .unwrap();
+        created
+            .secret
+            .map(|s| rampart_crypto::ExposeSecret::expose_secret(&s).to_owned())
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            router: self.router.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let body = serde_urlencoded(form);
+        let req = Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn userinfo(&self, access_token: &str) -> (StatusCode, Value) {
+        let req = Request::get("/userinfo")
+            .header(header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn serde_urlencoded(fields: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn flows(first_party: bool, require_mfa: bool) -> FlowSettings {
+    FlowSettings {
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        redirect_uris: vec![REDIRECT.into()],
+        first_party,
+        require_mfa,
+        require_par: false,
+    }
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> String {
+        self.headers
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The value of the hidden input `name`.
+    fn hidden(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + needle.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+struct Browser {
+    router: Router,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut req = req.header(header::ORIGIN, ISSUER);
+        if !cookie.is_empty() {
+            req = req.header(header::COOKIE, cookie.join("; "));
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        for set in res.headers().get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            assert!(set.starts_with("__Host-"), "{set}");
+            assert!(
+                set.contains("Secure") && set.contains("HttpOnly") && set.contains("SameSite=Lax")
+            );
+            let (pair, attrs) = set.split_once(';').unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        self.send(Request::get(uri), Body::empty()).await
+    }
+
+    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
+        self.send(
+            Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            Body::from(serde_urlencoded(fields)),
+        )
+        .await
+    }
+
+    /// GET /authorize and return where it sends the browser.
+    async fn authorize(&mut self, client_id: &str, extra: &str) -> Page {
+        self.get(&format!(
+            "/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid+profile+email&state=st-1&nonce=n-1&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}"
+        ))
+        .await
+    }
+
+    /// Submits the login form at `login_url` (a `/login?request=` location).
+    async fn login(&mut self, login_url: &str, username: &str, password: &str) -> Page {
+        let page = self.get(login_url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let request = page.hidden("request");
+        let csrf = page.hidden("csrf_token");
+        self.post(
+            "/login",
+            &[
+                ("request", &request),
+                ("csrf_token", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}
+
+fn code_from(location: &str) -> String {
+    let url = url::Url::parse(location).unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q.get("state").map(String::as_str), Some("st-1"));
+    assert_eq!(q.get("iss").map(String::as_str), Some(ISSUER));
+    q.get("code")
+        .cloned()
+        .unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+async fn sign_in_for_code(idp: &Idp, b: &mut Browser, client_id: &str) -> String {
+    let start = b.authorize(client_id, "").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    assert!(
+        start.location().starts_with("/login?request="),
+        "{}",
+        start.location()
+    );
+    let done = b.login(&start.location(), "ada", PASSWORD).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let _ = idp;
+    code_from(&done.location())
+}
+
+fn decode_jwt_payload(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_gives_verified_id_token_userinfo_and_rotating_refresh() {
+    let idp = idp().await;
+    let user_id = idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    let code = sign_in_for_code(&idp, &mut b, "spa").await;
+    assert!(b.cookies.contains_key("__Host-rampart-session"));
+
+    let (status, tokens) = idp
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    // The ID token verifies with the published keys and carries the OIDC claims.
+    let keys = idp.server.keys.snapshot();
+    let claims =
+        rampart_token::read_id_token_hint(id_token, keys.verification_keys(), ISSUER).unwrap();
+    assert_eq!(claims.sub, user_id);
+    assert_eq!(claims.aud, "spa");
+    assert_eq!(claims.nonce.as_deref(), Some("n-1"));
+    assert_eq!(claims.amr, ["pwd"]);
+    assert!(claims.exp > unix_now());
+    let active = keys
+        .active(rampart_idp::keys::KeyFamily::for_format(
+            rampart_token::TokenFormat::Jwt,
+        ))
+        .unwrap();
+    assert_eq!(
+        claims.at_hash.unwrap(),
+        rampart_token::token_hash(active, access).unwrap()
+    );
+    assert_eq!(claims.extra["email"], "ada@example.com");
+    assert_eq!(claims.extra["roles"], serde_json::json!(["admin"]));
+    assert!(decode_jwt_payload(id_token)["auth_time"].as_i64().unwrap() <= unix_now());
+
+    let (status, info) = idp.userinfo(access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["sub"], user_id.as_str());
+    assert_eq!(info["email"], "ada@example.com");
+    assert_eq!(info["preferred_username"], "ada");
+
+    // Refresh rotates; the old refresh token then revokes the family.
+    let r1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, t2) = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "spa"),
+            ("refresh_token", &r1),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t2}");
+    let r2 = t2["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    let (status, err) = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "spa"),
+            ("refresh_token", &r1),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_grant");
+    let (status, err) = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "spa"),
+            ("refresh_token", &r2),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the family must be revoked after reuse"
+    );
+    assert_eq!(err["error"], "invalid_grant");
+
+    // Single sign-on: the same browser gets a code without the login page.
+    let again = b.authorize("spa", "").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    code_from(&again.location());
+}
+
+#[tokio::test]
+async fn a_reused_code_fails_and_revokes_what_it_issued() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    let code = sign_in_for_code(&idp, &mut b, "spa").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, first) = idp.token(&form).await;
+    assert_eq!(status, StatusCode::OK);
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(idp.userinfo(access).await.0, StatusCode::OK);
+    let (status, err) = idp.token(&form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_grant");
+    assert_eq!(
+        idp.userinfo(access).await.0,
+        StatusCode::UNAUTHORIZED,
+        "first access token revoked"
+    );
+    let (status, _) = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "spa"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "first refresh token revoked"
+    );
+}
+
+#[tokio::test]
+async fn pkce_is_required_and_checked() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    // plain and missing methods are refused back to the client.
+    for bad in ["&code_challenge_method=plain", ""] {
+        let page = b
+            .get(&format!(
+                "/authorize?response_type=code&client_id=spa&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid&state=s&code_challenge={CHALLENGE}{bad}"
+            ))
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        assert!(
+            page.location().contains("error=invalid_request"),
+            "{}",
+            page.location()
+        );
+    }
+    let code = sign_in_for_code(&idp, &mut b, "spa").await;
+    let (status, err) = idp
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            ),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn redirect_uri_mismatch_is_never_redirected() {
+    let idp = idp().await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    for uri in [
+        "https%3A%2F%2Fevil.example%2Fcb",
+        "https%3A%2F%2Fapp.example%2Fcb%2F..%2Fx",
+        "https%3A%2F%2Fapp.example%2Fcb2",
+    ] {
+        let page = b
+            .get(&format!(
+                "/authorize?response_type=code&client_id=spa&redirect_uri={uri}&code_challenge={CHALLENGE}&code_challenge_method=S256"
+            ))
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(page.headers.get(header::LOCATION).is_none());
+        assert!(page.body.contains("redirect URI"), "{}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn login_without_csrf_token_or_from_another_site_is_refused() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    let start = b.authorize("spa", "").await;
+    let page = b.get(&start.location()).await;
+    let request = page.hidden("request");
+    let no_csrf = b
+        .post(
+            "/login",
+            &[
+                ("request", &request),
+                ("username", "ada"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    // Another browser's token does not work with this browser's cookie.
+    let mut other = idp.browser();
+    let other_page = other.get(&start.location()).await;
+    let stolen = other_page.hidden("csrf_token");
+    let wrong = b
+        .post(
+            "/login",
+            &[
+                ("request", &request),
+                ("csrf_token", &stolen),
+                ("username", "ada"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(!b.cookies.contains_key("__Host-rampart-session"));
+    // The page itself forbids framing and inline script.
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same_and_brute_force_locks() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    let start = b.authorize("spa", "").await;
+    let unknown = b.login(&start.location(), "nobody", PASSWORD).await;
+    let wrong = b
+        .login(&start.location(), "ada", "wrong password 123")
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let strip = |p: &Page| {
+        p.body
+            .replace(&p.hidden("csrf_token"), "")
+            .replace("nobody", "ada")
+    };
+    assert_eq!(strip(&unknown), strip(&wrong), "the answers differ");
+    // Keep failing: the account is slowed down, then locked, even for the right password.
+    let mut saw_throttle = false;
+    for _ in 0..12 {
+        let p = b
+            .login(&start.location(), "ada", "wrong password 123")
+            .await;
+        if p.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(p.headers.get(header::RETRY_AFTER).is_some());
+            saw_throttle = true;
+            break;
+        }
+    }
+    assert!(saw_throttle, "no throttling after repeated failures");
+    let right = b.login(&start.location(), "ada", PASSWORD).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn third_party_clients_ask_for_consent_and_deny_reaches_the_client() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    let secret = idp
+        .client("partner", flows(false, false), false)
+        .await
+        .unwrap();
+    let mut b = idp.browser();
+    let start = b.authorize("partner", "").await;
+    let to_consent = b.login(&start.location(), "ada", PASSWORD).await;
+    assert!(
+        to_consent.location().starts_with("/consent?request="),
+        "{}",
+        to_consent.location()
+    );
+    let consent = b.get(&to_consent.location()).await;
+    assert!(consent.body.contains("App partner"));
+    let request = consent.hidden("request");
+    let csrf = consent.hidden("csrf_token");
+    let denied = b
+        .post(
+            "/consent",
+            &[
+                ("request", &request),
+                ("csrf_token", &csrf),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert!(
+        denied.location().contains("error=access_denied"),
+        "{}",
+        denied.location()
+    );
+    // Allow: a code; next time no consent page.
+    let start = b.authorize("partner", "").await;
+    let consent = b.get(&start.location()).await;
+    let allowed = b
+        .post(
+            "/consent",
+            &[
+                ("request", &consent.hidden("request")),
+                ("csrf_token", &consent.hidden("csrf_token")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let code = code_from(&allowed.location());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("partner:{secret}"));
+    let req = Request::post("/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, format!("Basic {basic}"))
+        .body(Body::from(serde_urlencoded(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])))
+        .unwrap();
+    let res = idp.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let again = b.authorize("partner", "").await;
+    code_from(&again.location());
+    // prompt=none in a fresh browser: login_required back to the client.
+    let mut fresh = idp.browser();
+    let none = fresh.authorize("partner", "&prompt=none").await;
+    assert!(
+        none.location().contains("error=login_required"),
+        "{}",
+        none.location()
+    );
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = alphabet
+            .iter()
+            .position(|a| *a == c.to_ascii_uppercase())
+            .unwrap() as u64;
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            out.push((bits >> (n - 8)) as u8);
+            n -= 8;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn totp_enrollment_then_sign_in_with_code_replay_and_recovery() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("bank", flows(true, true), true).await;
+    let mut b = idp.browser();
+    let start = b.authorize("bank", "").await;
+    let to_mfa = b.login(&start.location(), "ada", PASSWORD).await;
+    assert!(
+        to_mfa.location().starts_with("/login/mfa?request="),
+        "{}",
+        to_mfa.location()
+    );
+    assert!(
+        !b.cookies.contains_key("__Host-rampart-session"),
+        "no session before the second factor"
+    );
+    let to_enroll = b.get(&to_mfa.location()).await;
+    assert!(to_enroll.location().starts_with("/login/totp?request="));
+    let enroll = b.get(&to_enroll.location()).await;
+    assert!(enroll.body.contains("<svg"), "QR code shown");
+    let start_code =
+        enroll.body.find("<code translate=\"no\">").unwrap() + "<code translate=\"no\">".len();
+    let end_code = enroll.body[start_code..].find('<').unwrap() + start_code;
+    let secret =
+        rampart_authn::TotpSecret::from_bytes(&base32_decode(&enroll.body[start_code..end_code]))
+            .unwrap();
+    let now = unix_now() as u64;
+    let code = rampart_authn::generate_code(&secret, now);
+    let codes_page = b
+        .post(
+            "/login/totp",
+            &[
+                ("request", &enroll.hidden("request")),
+                ("csrf_token", &enroll.hidden("csrf_token")),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(codes_page.status, StatusCode::OK, "{}", codes_page.body);
+    let recovery: Vec<String> = codes_page
+        .body
+        .split("<li><code translate=\"no\">")
+        .skip(1)
+        .filter_map(|li| {
+            let text: String = li.split('<').next()?.trim().to_owned();
+            rampart_authn::normalize_recovery_code(&text).map(|_| text)
+        })
+        .collect();
+    assert_eq!(recovery.len(), 10, "{}", codes_page.body);
+    let done = b
+        .post(
+            "/login/continue",
+            &[
+                ("request", &codes_page.hidden("request")),
+                ("csrf_token", &codes_page.hidden("csrf_token")),
+            ],
+        )
+        .await;
+    let c = code_from(&done.location());
+    let (status, tokens) = idp
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "bank"),
+            ("code", &c),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let claims = decode_jwt_payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp"]));
+    assert_eq!(claims["acr"], "urn:rampart:acr:mfa");
+
+    // A new browser: password, then the code. The enrollment code is a replay now.
+    let mut b2 = idp.browser();
+    let start = b2.authorize("bank", "").await;
+    let to_mfa = b2.login(&start.location(), "ada", PASSWORD).await;
+    let mfa = b2.get(&to_mfa.location()).await;
+    assert_eq!(mfa.status, StatusCode::OK, "{}", mfa.body);
+    let replay = b2
+        .post(
+            "/login/mfa",
+            &[
+                ("request", &mfa.hidden("request")),
+                ("csrf_token", &mfa.hidden("csrf_token")),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(
+        replay.status,
+        StatusCode::UNAUTHORIZED,
+        "a used TOTP step must be refused"
+    );
+    let with_recovery = b2
+        .post(
+            "/login/mfa",
+            &[
+                ("request", &mfa.hidden("request")),
+                ("csrf_token", &mfa.hidden("csrf_token")),
+                ("code", &recovery[0]),
+            ],
+        )
+        .await;
+    code_from(&with_recovery.location());
+    // The same recovery code works once.
+    let mut b3 = idp.browser();
+    let start = b3.authorize("bank", "").await;
+    let to_mfa = b3.login(&start.location(), "ada", PASSWORD).await;
+    let mfa = b3.get(&to_mfa.location()).await;
+    let again = b3
+        .post(
+            "/login/mfa",
+            &[
+                ("request", &mfa.hidden("request")),
+                ("csrf_token", &mfa.hidden("csrf_token")),
+                ("code", &recovery[0]),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    // The MFA step cannot be finished from another browser holding only the request id.
+    let mut thief = idp.browser();
+    let stolen = thief.get(&to_mfa.location()).await;
+    assert!(
+        stolen.location().starts_with("/login?request="),
+        "{}",
+        stolen.location()
+    );
+}
+
+#[tokio::test]
+async fn pushed_authorization_requests_are_single_use_and_can_be_required() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    let mut settings = flows(true, false);
+    settings.require_par = true;
+    idp.client("par", settings, true).await;
+    let mut b = idp.browser();
+    let front = b.authorize("par", "").await;
+    assert!(
+        front.location().contains("error=invalid_request"),
+        "{}",
+        front.location()
+    );
+    let req = Request::post("/par")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(serde_urlencoded(&[
+            ("client_id", "par"),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "st-1"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])))
+        .unwrap();
+    let res = idp.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let request_uri = body["request_uri"].as_str().unwrap().to_owned();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    let enc = form_urlencoded::byte_serialize(request_uri.as_bytes()).collect::<String>();
+    let start = b
+        .get(&format!("/authorize?client_id=par&request_uri={enc}"))
+        .await;
+    assert!(
+        start.location().starts_with("/login?request="),
+        "{}",
+        start.location()
+    );
+    let done = b.login(&start.location(), "ada", PASSWORD).await;
+    code_from(&done.location());
+    let reuse = b
+        .get(&format!("/authorize?client_id=par&request_uri={enc}"))
+        .await;
+    assert_eq!(
+        reuse.status,
+        StatusCode::BAD_REQUEST,
+        "request_uri is single use"
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_its_refresh_tokens() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    let code = sign_in_for_code(&idp, &mut b, "spa").await;
+    let (_, tokens) = idp
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let confirm = b
+        .get(&format!(
+            "/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=bye"
+        ))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let out = b
+        .post(
+            "/logout",
+            &[
+                ("csrf_token", &confirm.hidden("csrf_token")),
+                ("post_logout_redirect_uri", REDIRECT),
+                ("id_token_hint", id_token),
+                ("state", "bye"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+    assert!(
+        out.location()
+            .starts_with("https://app.example/cb?state=bye"),
+        "{}",
+        out.location()
+    );
+    assert!(!b.cookies.contains_key("__Host-rampart-session"));
+    let (status, _) = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "spa"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "refresh tokens of the session end with it"
+    );
+    let again = b.authorize("spa", "").await;
+    assert!(again.location().starts_with("/login?request="));
+}

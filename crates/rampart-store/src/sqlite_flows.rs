@@ -1,0 +1,565 @@
+//! The SQLite implementation of [`AuthCodeStore`]: authorization requests, codes,
+//! refresh-token families and consents (schema: `migrations/0003_people.sql`).
+//!
+//! Every read-then-write (`redeem_code`, `rotate_refresh_token`) and multi-statement
+//! change runs in one `BEGIN IMMEDIATE` transaction, which holds the write lock from the
+//! start: concurrent callers, in this process or another, are serialised.
+
+use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+
+use super::people::{child_insert_error, one_row};
+use super::{SqliteStore, from_json, insert_error, read_error, to_json};
+use crate::{
+    AuthCodeRecord, AuthCodeStore, AuthRequestRecord, CodeRedemption, IssuedGrant,
+    RefreshFamilyRecord, RefreshRotation, RefreshTokenRecord, Result, StoreError,
+};
+
+/// How long past its expiry a code is kept, so that a late second redemption is still
+/// recognised as reuse (and revokes what the first one issued).
+const CODE_RETENTION_SECS: i64 = 86_400;
+
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id, redirect_uri, scope, \
+     nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, redeemed_at, \
+     grant_access_jti, grant_access_expires_at, grant_refresh_family_id";
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    code_hash: Vec<u8>,
+    client_id: String,
+    user_id: String,
+    session_id: String,
+    redirect_uri: String,
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: String,
+    auth_time: i64,
+    amr: String,
+    acr: String,
+    created_at: i64,
+    expires_at: i64,
+    redeemed_at: Option<i64>,
+    grant_access_jti: Option<String>,
+    grant_access_expires_at: Option<i64>,
+    grant_refresh_family_id: Option<String>,
+}
+
+/// A stored code: the record, when it was redeemed and what the redemption issued.
+struct StoredCode {
+    record: AuthCodeRecord,
+    redeemed_at: Option<i64>,
+    grant: Option<IssuedGrant>,
+}
+
+impl TryFrom<CodeRow> for StoredCode {
+    type Error = StoreError;
+
+    fn try_from(row: CodeRow) -> Result<Self> {
+        let grant = match (row.grant_access_jti, row.grant_access_expires_at) {
+            (Some(access_jti), Some(access_expires_at)) => Some(IssuedGrant {
+                access_jti,
+                access_expires_at,
+                refresh_family_id: row.grant_refresh_family_id,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "auth_codes.grant_access_expires_at: inconsistent grant".into(),
+                ));
+            }
+        };
+        Ok(StoredCode {
+            record: AuthCodeRecord {
+                amr: from_json("auth_codes.amr", &row.amr)?,
+                code_hash: row.code_hash,
+                client_id: row.client_id,
+                user_id: row.user_id,
+                session_id: row.session_id,
+                redirect_uri: row.redirect_uri,
+                scope: row.scope,
+                nonce: row.nonce,
+                code_challenge: row.code_challenge,
+                auth_time: row.auth_time,
+                acr: row.acr,
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+            },
+            redeemed_at: row.redeemed_at,
+            grant,
+        })
+    }
+}
+
+const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, session_id, scope, auth_time, amr, \
+     acr, created_at, absolute_expires_at, revoked_at";
+
+#[derive(sqlx::FromRow)]
+struct FamilyRow {
+    family_id: String,
+    client_id: String,
+    user_id: String,
+    session_id: Option<String>,
+    scope: String,
+    auth_time: i64,
+    amr: String,
+    acr: String,
+    created_at: i64,
+    absolute_expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<FamilyRow> for RefreshFamilyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: FamilyRow) -> Result<Self> {
+        Ok(RefreshFamilyRecord {
+            amr: from_json("refresh_families.amr", &row.amr)?,
+            family_id: row.family_id,
+            client_id: row.client_id,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            scope: row.scope,
+            auth_time: row.auth_time,
+            acr: row.acr,
+            created_at: row.created_at,
+            absolute_expires_at: row.absolute_expires_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+const TOKEN_COLUMNS: &str = "token_hash, family_id, created_at, idle_expires_at, used_at";
+
+type TokenRow = (Vec<u8>, String, i64, i64, Option<i64>);
+
+fn token_record(row: TokenRow) -> RefreshTokenRecord {
+    let (token_hash, family_id, created_at, idle_expires_at, used_at) = row;
+    RefreshTokenRecord {
+        token_hash,
+        family_id,
+        created_at,
+        idle_expires_at,
+        used_at,
+    }
+}
+
+async fn fetch_token(
+    tx: &mut Transaction<'static, Sqlite>,
+    token_hash: &[u8],
+) -> Result<Option<RefreshTokenRecord>> {
+    let row: Option<TokenRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE token_hash = ?"
+    )))
+    .bind(token_hash)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(read_error)?;
+    Ok(row.map(token_record))
+}
+
+async fn fetch_family(
+    tx: &mut Transaction<'static, Sqlite>,
+    family_id: &str,
+) -> Result<RefreshFamilyRecord> {
+    let row: Option<FamilyRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE family_id = ?"
+    )))
+    .bind(family_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(read_error)?;
+    row.ok_or_else(|| StoreError::Corrupt("refresh_tokens.family_id: unknown family".into()))?
+        .try_into()
+}
+
+async fn insert_token(
+    tx: &mut Transaction<'static, Sqlite>,
+    token: &RefreshTokenRecord,
+    family_id: &str,
+) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO refresh_tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+    )))
+    .bind(token.token_hash.as_slice())
+    .bind(family_id)
+    .bind(token.created_at)
+    .bind(token.idle_expires_at)
+    .bind(token.used_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(insert_error)?;
+    Ok(())
+}
+
+async fn fetch_code(
+    tx: &mut Transaction<'static, Sqlite>,
+    code_hash: &[u8],
+) -> Result<Option<StoredCode>> {
+    let row: Option<CodeRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = ?"
+    )))
+    .bind(code_hash)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(read_error)?;
+    row.map(StoredCode::try_from).transpose()
+}
+
+#[async_trait::async_trait]
+impl AuthCodeStore for SqliteStore {
+    async fn create_auth_request(&self, request: &AuthRequestRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_requests (request_id, client_id, params_json, pushed, \
+             pending_user_id, pending_binding, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&request.request_id)
+        .bind(&request.client_id)
+        .bind(&request.params_json)
+        .bind(request.pushed)
+        .bind(request.pending_user_id.as_deref())
+        .bind(request.pending_binding.as_deref())
+        .bind(request.created_at)
+        .bind(request.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(child_insert_error)?;
+        Ok(())
+    }
+
+    async fn get_auth_request(
+        &self,
+        request_id: &str,
+        now: i64,
+    ) -> Result<Option<AuthRequestRecord>> {
+        type Row = (
+            String,
+            String,
+            String,
+            bool,
+            Option<String>,
+            Option<Vec<u8>>,
+            i64,
+            i64,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT request_id, client_id, params_json, pushed, pending_user_id, \
+             pending_binding, created_at, expires_at FROM auth_requests WHERE request_id = ? AND expires_at > ?",
+        )
+        .bind(request_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(read_error)?;
+        Ok(row.map(
+            |(
+                request_id,
+                client_id,
+                params_json,
+                pushed,
+                pending_user_id,
+                pending_binding,
+                created_at,
+                expires_at,
+            )| {
+                AuthRequestRecord {
+                    request_id,
+                    client_id,
+                    params_json,
+                    pushed,
+                    pending_user_id,
+                    pending_binding,
+                    created_at,
+                    expires_at,
+                }
+            },
+        ))
+    }
+
+    async fn set_auth_request_pending_user(
+        &self,
+        request_id: &str,
+        pending: Option<(&str, &[u8])>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE auth_requests SET pending_user_id = ?, pending_binding = ? \
+             WHERE request_id = ?",
+        )
+        .bind(pending.map(|p| p.0))
+        .bind(pending.map(|p| p.1))
+        .bind(request_id)
+        .execute(&self.pool)
+        .await
+        .map_err(child_insert_error)?;
+        one_row(done)
+    }
+
+    async fn delete_auth_request(&self, request_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM auth_requests WHERE request_id = ?")
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_code(&self, code: &AuthCodeRecord) -> Result<()> {
+        let amr = to_json("auth_codes.amr", &code.amr)?;
+        sqlx::query(
+            "INSERT INTO auth_codes (code_hash, client_id, user_id, session_id, redirect_uri, \
+             scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(code.code_hash.as_slice())
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.session_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.scope)
+        .bind(code.nonce.as_deref())
+        .bind(&code.code_challenge)
+        .bind(code.auth_time)
+        .bind(amr)
+        .bind(&code.acr)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(child_insert_error)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption> {
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "UPDATE auth_codes SET redeemed_at = ? \
+             WHERE code_hash = ? AND redeemed_at IS NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let stored = fetch_code(&mut tx, code_hash).await?;
+        let outcome = match (stored, claimed) {
+            (Some(code), true) => CodeRedemption::Redeemed(code.record),
+            (None, true) => {
+                return Err(StoreError::Corrupt(
+                    "auth_codes: redeemed row vanished".into(),
+                ));
+            }
+            // Redeemed before, expired or not: reuse (codes are kept past expiry for this).
+            (Some(code), false) if code.redeemed_at.is_some() => {
+                CodeRedemption::AlreadyRedeemed(code.record, code.grant)
+            }
+            // Unknown, or never redeemed and expired.
+            (_, false) => CodeRedemption::Invalid,
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn record_code_grant(&self, code_hash: &[u8], grant: &IssuedGrant) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE auth_codes SET grant_access_jti = ?, grant_access_expires_at = ?, \
+             grant_refresh_family_id = ? WHERE code_hash = ?",
+        )
+        .bind(&grant.access_jti)
+        .bind(grant.access_expires_at)
+        .bind(grant.refresh_family_id.as_deref())
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await?;
+        one_row(done)
+    }
+
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamilyRecord,
+        first: &RefreshTokenRecord,
+    ) -> Result<()> {
+        let amr = to_json("refresh_families.amr", &family.amr)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
+        .bind(&family.family_id)
+        .bind(&family.client_id)
+        .bind(&family.user_id)
+        .bind(family.session_id.as_deref())
+        .bind(&family.scope)
+        .bind(family.auth_time)
+        .bind(amr)
+        .bind(&family.acr)
+        .bind(family.created_at)
+        .bind(family.absolute_expires_at)
+        .bind(family.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(child_insert_error)?;
+        // The first token belongs to this family, whatever its `family_id` says.
+        insert_token(&mut tx, first, &family.family_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &[u8],
+        next: &RefreshTokenRecord,
+        now: i64,
+    ) -> Result<RefreshRotation> {
+        let mut tx = self.begin_write().await?;
+        let Some(token) = fetch_token(&mut tx, token_hash).await? else {
+            tx.rollback().await?;
+            return Ok(RefreshRotation::Invalid);
+        };
+        let mut family = fetch_family(&mut tx, &token.family_id).await?;
+        // A disabled (or vanished) user's tokens cannot be refreshed.
+        let disabled: Option<bool> =
+            sqlx::query_scalar("SELECT disabled FROM users WHERE user_id = ?")
+                .bind(&family.user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(read_error)?;
+        if family.revoked_at.is_some()
+            || family.absolute_expires_at <= now
+            || disabled.unwrap_or(true)
+        {
+            tx.rollback().await?;
+            return Ok(RefreshRotation::Invalid);
+        }
+        if token.used_at.is_some() {
+            // Reuse: someone holds a token that was already exchanged. Revoke the family.
+            sqlx::query(
+                "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) \
+                 WHERE family_id = ?",
+            )
+            .bind(now)
+            .bind(&family.family_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            family.revoked_at = Some(now);
+            return Ok(RefreshRotation::Reused(family));
+        }
+        if token.idle_expires_at <= now {
+            tx.rollback().await?;
+            return Ok(RefreshRotation::Invalid);
+        }
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            // Impossible under the write lock; fail closed.
+            return Err(StoreError::Corrupt("refresh_tokens: concurrent use".into()));
+        }
+        insert_token(&mut tx, next, &family.family_id).await?;
+        tx.commit().await?;
+        Ok(RefreshRotation::Rotated(family))
+    }
+
+    async fn get_refresh_family_by_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(RefreshTokenRecord, RefreshFamilyRecord)>> {
+        // A read transaction: the token and its family come from one snapshot.
+        let mut tx = self.pool.begin().await?;
+        let Some(token) = fetch_token(&mut tx, token_hash).await? else {
+            return Ok(None);
+        };
+        let family = fetch_family(&mut tx, &token.family_id).await?;
+        tx.commit().await?;
+        Ok(Some((token, family)))
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE family_id = ?",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&self.pool)
+        .await?;
+        one_row(done)
+    }
+
+    async fn revoke_user_refresh_families(&self, user_id: &str, now: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn put_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<()> {
+        let scopes = to_json("consents.scopes", scopes)?;
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scopes, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scopes)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(child_insert_error)?;
+        Ok(())
+    }
+
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>> {
+        let scopes: Option<String> =
+            sqlx::query_scalar("SELECT scopes FROM consents WHERE user_id = ? AND client_id = ?")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(read_error)?;
+        scopes
+            .map(|text| from_json("consents.scopes", &text))
+            .transpose()
+    }
+
+    async fn purge_expired_flows(&self, now: i64) -> Result<u64> {
+        let code_cutoff = now.saturating_sub(CODE_RETENTION_SECS);
+        let mut tx = self.begin_write().await?;
+        let mut removed = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM auth_requests WHERE expires_at <= ?", now),
+            ("DELETE FROM auth_codes WHERE expires_at <= ?", code_cutoff),
+            // Tokens before their families, so that each is counted (a cascade is not).
+            (
+                "DELETE FROM refresh_tokens WHERE family_id IN \
+                 (SELECT family_id FROM refresh_families WHERE absolute_expires_at <= ?)",
+                now,
+            ),
+            (
+                "DELETE FROM refresh_families WHERE absolute_expires_at <= ?",
+                now,
+            ),
+        ] {
+            removed += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
