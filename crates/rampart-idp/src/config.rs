@@ -1,5 +1,6 @@
 //! Settings of the authorization server that the binary passes in.
 
+pub use rampart_authn::ThrottleConfig;
 use rampart_token::JwtAlg;
 
 /// What the authorization server needs to know about itself.
@@ -60,6 +61,8 @@ pub struct PeopleConfig {
     pub max_queued_hashes: usize,
     /// URL that receives security events as JSON (`POST`), if any.
     pub security_webhook: Option<String>,
+    /// Login throttling per account and per client address.
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for PeopleConfig {
@@ -78,6 +81,7 @@ impl Default for PeopleConfig {
             max_concurrent_hashes: 0,
             max_queued_hashes: 16,
             security_webhook: None,
+            throttle: ThrottleConfig::default(),
         }
     }
 }

@@ -899,3 +899,194 @@ async fn logout_ends_the_session_and_its_refresh_tokens() {
     let again = b.authorize("spa", "").await;
     assert!(again.location().starts_with("/login?request="));
 }
+
+/// Unknown users and wrong passwords cost the same: both run one Argon2id verification.
+/// Interleaved samples, compared by their medians; a shortcut for unknown users (no hash)
+/// would make them 100x faster and fail this by far.
+#[tokio::test]
+async fn unknown_user_and_wrong_password_take_the_same_time() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    let users = &idp.server.people.users;
+    let wrong = SecretString::from("wrong password 123".to_owned());
+    let mut unknown_times = Vec::new();
+    let mut wrong_times = Vec::new();
+    for i in 0..15 {
+        let t = std::time::Instant::now();
+        assert!(
+            users
+                .authenticate(&format!("nobody{i}"), &wrong, unix_now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        unknown_times.push(t.elapsed());
+        let t = std::time::Instant::now();
+        assert!(
+            users
+                .authenticate("ada", &wrong, unix_now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        wrong_times.push(t.elapsed());
+    }
+    unknown_times.sort();
+    wrong_times.sort();
+    let (u, w) = (unknown_times[7].as_secs_f64(), wrong_times[7].as_secs_f64());
+    let ratio = u / w;
+    assert!(
+        (0.7..1.43).contains(&ratio),
+        "median unknown {u:.4}s vs wrong password {w:.4}s"
+    );
+}
+
+/// Security events reach the configured webhook as JSON, without names or secrets.
+#[tokio::test]
+async fn security_events_reach_the_webhook() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(16);
+    let hook = Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(v).await;
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let master = MasterKey::generate().unwrap();
+    let mut config = IdpConfig::new(ISSUER);
+    config.people.security_webhook = Some(format!("http://{addr}/hook"));
+    let server = Arc::new(AuthServer::open(store, &master, config).await.unwrap());
+    let idp = Idp {
+        router: server.clone().router(),
+        server,
+    };
+    let user_id = idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    let start = b.authorize("spa", "").await;
+    b.login(&start.location(), "ada", "wrong password 123")
+        .await;
+    b.login(&start.location(), "ada", PASSWORD).await;
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let v = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("webhook event")
+            .unwrap();
+        let text = v.to_string();
+        assert!(
+            !text.contains("ada@example.com")
+                && !text.contains(PASSWORD)
+                && !text.contains("\"ada\""),
+            "{text}"
+        );
+        kinds.push(v["kind"].as_str().unwrap().to_owned());
+        if v["kind"] == "login_succeeded" {
+            assert_eq!(v["user_id"], user_id.as_str());
+            assert_eq!(v["client_id"], "spa");
+        }
+    }
+    assert_eq!(kinds, ["login_failed", "login_succeeded"]);
+}
+
+/// The account page lists the user's sessions; revoking one ends it (and only the user's
+/// own); an authenticator app can be enrolled there, after which sign-ins ask for it.
+#[tokio::test]
+async fn account_page_lists_and_revokes_sessions_and_enrolls_totp() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.user("bob").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut laptop = idp.browser();
+    sign_in_for_code(&idp, &mut laptop, "spa").await;
+    let mut phone = idp.browser();
+    sign_in_for_code(&idp, &mut phone, "spa").await;
+    let mut other = idp.browser();
+    let start = other.authorize("spa", "").await;
+    other.login(&start.location(), "bob", PASSWORD).await;
+
+    assert_eq!(
+        idp.browser().get("/account").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let page = laptop.get("/account").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let ids: Vec<String> = page
+        .body
+        .split("name=\"session_id\" value=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "ada has two sessions: {}", page.body);
+    // Bob cannot revoke Ada's sessions.
+    let bob_page = other.get("/account").await;
+    for id in &ids {
+        other
+            .post(
+                "/account/sessions/revoke",
+                &[
+                    ("csrf_token", &bob_page.hidden("csrf_token")),
+                    ("session_id", id),
+                ],
+            )
+            .await;
+    }
+    assert_eq!(laptop.get("/account").await.status, StatusCode::OK);
+    // Ada revokes every session from the laptop; the phone is signed out.
+    for id in &ids {
+        laptop
+            .post(
+                "/account/sessions/revoke",
+                &[
+                    ("csrf_token", &page.hidden("csrf_token")),
+                    ("session_id", id),
+                ],
+            )
+            .await;
+    }
+    assert_eq!(phone.get("/account").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        laptop.get("/account").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Enroll TOTP from the account page of a fresh session.
+    let mut b = idp.browser();
+    sign_in_for_code(&idp, &mut b, "spa").await;
+    let enroll = b.get("/account/totp").await;
+    assert_eq!(enroll.status, StatusCode::OK, "{}", enroll.body);
+    let start_code =
+        enroll.body.find("<code translate=\"no\">").unwrap() + "<code translate=\"no\">".len();
+    let end_code = enroll.body[start_code..].find('<').unwrap() + start_code;
+    let secret =
+        rampart_authn::TotpSecret::from_bytes(&base32_decode(&enroll.body[start_code..end_code]))
+            .unwrap();
+    let code = rampart_authn::generate_code(&secret, unix_now() as u64);
+    let codes = b
+        .post(
+            "/account/totp",
+            &[
+                ("csrf_token", &enroll.hidden("csrf_token")),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(codes.status, StatusCode::OK, "{}", codes.body);
+    assert!(codes.body.contains("recovery codes") || codes.body.contains("Recovery codes"));
+    // Now a new browser must give a second factor even for a client that does not require one.
+    let mut fresh = idp.browser();
+    let start = fresh.authorize("spa", "").await;
+    let next = fresh.login(&start.location(), "ada", PASSWORD).await;
+    assert!(
+        next.location().starts_with("/login/mfa?request="),
+        "{}",
+        next.location()
+    );
+}

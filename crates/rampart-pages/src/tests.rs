@@ -13,7 +13,7 @@ fn pages() -> Pages {
     Pages::new("Rampart").expect("templates build")
 }
 
-fn header<'a>(response: &'a Response<String>, name: http::header::HeaderName) -> &'a str {
+fn header(response: &Response<String>, name: http::header::HeaderName) -> &str {
     response
         .headers()
         .get(name)

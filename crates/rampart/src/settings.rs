@@ -129,6 +129,16 @@ pub struct LoginSettings {
     pub max_concurrent_hashes: usize,
     /// Password hashes allowed to wait; beyond that logins get 503 at once.
     pub max_queued_hashes: usize,
+    /// Failures per account before sign-in attempts are delayed (doubling from 1 s).
+    pub account_free_failures: u32,
+    /// Failures per account that lock it for `lockout_secs`.
+    pub account_lockout_after: u32,
+    /// Failures per client address before its attempts are delayed.
+    pub address_free_failures: u32,
+    /// Failures per client address that lock it for `lockout_secs`.
+    pub address_lockout_after: u32,
+    /// Length of a lockout, seconds.
+    pub lockout_secs: u64,
     /// URL that receives security events (JSON POST).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_webhook: Option<String>,
@@ -149,6 +159,11 @@ impl Default for LoginSettings {
             argon2_iterations: d.argon2_iterations,
             max_concurrent_hashes: d.max_concurrent_hashes,
             max_queued_hashes: d.max_queued_hashes,
+            account_free_failures: d.throttle.free_failures,
+            account_lockout_after: d.throttle.lockout_after,
+            address_free_failures: d.throttle.ip_free_failures,
+            address_lockout_after: d.throttle.ip_lockout_after,
+            lockout_secs: d.throttle.lockout_for.as_secs(),
             security_webhook: None,
         }
     }
@@ -384,6 +399,21 @@ impl Settings {
         if g.max_queued_hashes > 100_000 {
             return bad("login.max_queued_hashes", "must be at most 100000");
         }
+        if g.account_free_failures >= g.account_lockout_after || g.account_lockout_after == 0 {
+            return bad(
+                "login.account_lockout_after",
+                "must be above login.account_free_failures",
+            );
+        }
+        if g.address_free_failures >= g.address_lockout_after || g.address_lockout_after == 0 {
+            return bad(
+                "login.address_lockout_after",
+                "must be above login.address_free_failures",
+            );
+        }
+        if !(1..=86_400).contains(&g.lockout_secs) {
+            return bad("login.lockout_secs", "must be between 1 and 86400 seconds");
+        }
         if let Some(hook) = &g.security_webhook
             && !url::Url::parse(hook).is_ok_and(|u| u.scheme() == "https" || u.scheme() == "http")
         {
@@ -422,6 +452,14 @@ impl Settings {
             max_concurrent_hashes: g.max_concurrent_hashes,
             max_queued_hashes: g.max_queued_hashes,
             security_webhook: g.security_webhook.clone(),
+            throttle: rampart_idp::config::ThrottleConfig {
+                free_failures: g.account_free_failures,
+                lockout_after: g.account_lockout_after,
+                ip_free_failures: g.address_free_failures,
+                ip_lockout_after: g.address_lockout_after,
+                lockout_for: std::time::Duration::from_secs(g.lockout_secs),
+                ..rampart_idp::config::ThrottleConfig::default()
+            },
         };
         c
     }
