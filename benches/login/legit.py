@@ -1,7 +1,8 @@
 """Legitimate sign-ins during a credential-stuffing flood (benches/login/run.sh).
 
-Each sign-in is a new browser: GET /authorize -> login page -> POST /login -> redirect
-with a code. Runs WORKERS concurrent users from a separate source address (the flood comes
+Each sign-in is a new browser session: GET /authorize -> login page -> POST /login ->
+redirect with a code; returning users (RETURNING=1, the default) bring the device cookie of
+their previous sign-in. Runs WORKERS concurrent users from a separate source address (the flood comes
 from 127.0.0.1) for DURATION seconds and prints one JSON line: attempts, successes,
 sign-ins/s, p50 and p99 latency of the password step.
 """
@@ -24,6 +25,8 @@ SOURCE = os.environ.get("SOURCE_ADDRESS", "127.0.0.2")
 WORKERS = int(os.environ.get("WORKERS", "4"))
 DURATION = float(os.environ.get("DURATION", "10"))
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+# Returning users keep the device cookie of their previous sign-in (RETURNING=1).
+RETURNING = os.environ.get("RETURNING", "1") == "1"
 
 
 class Hidden(HTMLParser):
@@ -41,9 +44,12 @@ results = []
 lock = threading.Lock()
 
 
-def sign_in_once():
+def sign_in_once(device):
+    """One sign-in in a new browser; `device` is the device cookie of a returning user
+    (None for a first visit). Returns (ok, seconds, status, device cookie)."""
     transport = httpx.HTTPTransport(local_address=SOURCE, verify=CA)
-    with httpx.Client(base_url=BASE, transport=transport, timeout=30.0) as c:
+    cookies = {"__Host-rampart-device": device} if device else None
+    with httpx.Client(base_url=BASE, transport=transport, timeout=30.0, cookies=cookies) as c:
         r = c.get(
             "/authorize",
             params={
@@ -71,17 +77,24 @@ def sign_in_once():
         )
         elapsed = time.perf_counter() - t0
         ok = r.status_code == 303 and "code=" in r.headers.get("location", "")
-        return ok, elapsed, r.status_code
+        new_device = None
+        for cookie in c.cookies.jar:
+            if cookie.name == "__Host-rampart-device":
+                new_device = cookie.value
+        return ok, elapsed, r.status_code, new_device or device
 
 
 def worker(deadline):
+    device = None
     while time.time() < deadline:
+        sent = None
         try:
-            ok, elapsed, status = sign_in_once()
+            sent = device if RETURNING else None
+            ok, elapsed, status, device = sign_in_once(sent)
         except Exception as e:  # a timeout or reset counts as a failed sign-in
             ok, elapsed, status = False, 30.0, repr(e)[:40]
         with lock:
-            results.append((ok, elapsed, status))
+            results.append((ok, elapsed, status, sent is not None))
 
 
 def main():
@@ -91,9 +104,9 @@ def main():
         t.start()
     for t in threads:
         t.join()
-    ok_times = sorted(e for ok, e, _ in results if ok)
+    ok_times = sorted(e for ok, e, _, _ in results if ok)
     statuses = {}
-    for _, _, s in results:
+    for _, _, s, _ in results:
         statuses[str(s)] = statuses.get(str(s), 0) + 1
 
     def pct(q):
@@ -108,6 +121,7 @@ def main():
                 "p50_ms": pct(0.50),
                 "p99_ms": pct(0.99),
                 "statuses": statuses,
+                "with_device_cookie": sum(1 for r in results if r[3]),
             }
         )
     )

@@ -76,7 +76,7 @@ req = re.search(r'name="request" value="([^"]+)"', page).group(1)
 print("; ".join(f"{k}={v}" for k, v in c.cookies.items()), csrf, req, sep="\t")
 PY
 )
-  echo "-- flood (wrk -t1 -c$conns) with legitimate sign-ins alongside (4 users), ${secs}s"
+  echo "-- flood (wrk -t1 -c$conns) with legitimate sign-ins alongside (4 returning users), ${secs}s"
   peak_rss "$server_pid" "$((secs + 2))" >"$dir/rss" &
   rss_pid=$!
   COOKIE="$cookie" CSRF="$csrf" REQUEST="$request" \
@@ -85,6 +85,12 @@ PY
   DURATION=$secs WORKERS=4 "$py" benches/login/legit.py
   wait "$wrk_pid"
   wait "$rss_pid"
+  echo "-- the same flood against first-time users (no device cookie), ${secs}s"
+  COOKIE="$cookie" CSRF="$csrf" REQUEST="$request" \
+    wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s -s benches/login/stuff.lua "$BASE" 2>&1 | grep STUFFING &
+  wrk_pid=$!
+  RETURNING=0 DURATION=$secs WORKERS=4 "$py" benches/login/legit.py
+  wait "$wrk_pid"
   echo "-- server peak RSS during the flood: $(( $(cat "$dir/rss") / 1024 )) MiB"
   stop_server
 }

@@ -140,7 +140,7 @@ pub enum PasswordError {
     InvalidConfig(&'static str),
 }
 
-/// Argon2id password hashing on a bounded pool of blocking threads.
+/// Argon2id password hashing on a bounded pool of dedicated threads.
 ///
 /// Cheap to clone: clones share the pool and its limits.
 #[derive(Clone)]
@@ -160,6 +160,8 @@ struct Inner {
     /// Hash of a random password with the current parameters, verified
     /// against for unknown users.
     dummy: PasswordHash,
+    /// Feeds the dedicated hashing threads.
+    workers: std::sync::Mutex<std::sync::mpsc::Sender<Work>>,
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -230,6 +232,7 @@ impl PasswordHasher {
                 waiting: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 dummy,
+                workers: std::sync::Mutex::new(start_workers(limits.max_concurrent)?),
             }),
         })
     }
@@ -275,12 +278,35 @@ impl PasswordHasher {
         phc: Option<&str>,
         password: &SecretString,
     ) -> Result<PasswordCheck, PasswordError> {
+        self.verify_queued(self.inner.max_queued, phc, password)
+            .await
+    }
+
+    /// [`Self::verify`] for a sign-in from a trusted device (one where the user signed in
+    /// before): it may wait in a queue twice as long, so that a flood of guesses from
+    /// elsewhere, which fills the ordinary queue and gets `Busy`, does not lock out the
+    /// people who own the accounts.
+    pub async fn verify_trusted(
+        &self,
+        phc: Option<&str>,
+        password: &SecretString,
+    ) -> Result<PasswordCheck, PasswordError> {
+        let limit = self.inner.max_queued.saturating_mul(2).max(1);
+        self.verify_queued(limit, phc, password).await
+    }
+
+    async fn verify_queued(
+        &self,
+        max_queued: usize,
+        phc: Option<&str>,
+        password: &SecretString,
+    ) -> Result<PasswordCheck, PasswordError> {
         let stored = match phc {
             None => None,
             Some(s) => Some(self.parse_stored(s)?),
         };
         let password = password.clone();
-        self.run(move |inner| {
+        self.run_queued(max_queued, move |inner| {
             let pw = password.expose_secret().as_bytes();
             match stored {
                 None => {
@@ -340,12 +366,21 @@ impl PasswordHasher {
         Ok((hash, needs_rehash))
     }
 
-    /// Runs `job` on the blocking pool under the limits.
+    /// Runs `job` on the hashing threads under the limits.
     ///
     /// The permit and the in-flight count move into the blocking closure, so
     /// they are released when the work really ends, even if the caller's
     /// future is dropped meanwhile.
     async fn run<T, F>(&self, job: F) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
+    {
+        self.run_queued(self.inner.max_queued, job).await
+    }
+
+    /// [`Self::run`] with an explicit limit of waiting jobs.
+    async fn run_queued<T, F>(&self, max_queued: usize, job: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
@@ -356,7 +391,6 @@ impl PasswordHasher {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return Err(PasswordError::Hashing),
             Err(TryAcquireError::NoPermits) => {
-                let max_queued = inner.max_queued;
                 inner
                     .waiting
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
@@ -391,7 +425,7 @@ impl PasswordHasher {
     }
 
     async fn spawn<T, F>(
-        runtime: tokio::runtime::Handle,
+        _runtime: tokio::runtime::Handle,
         inner: Arc<Inner>,
         permit: OwnedSemaphorePermit,
         in_flight: CountGuard,
@@ -401,15 +435,59 @@ impl PasswordHasher {
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
     {
-        runtime
-            .spawn_blocking(move || {
-                let _permit = permit;
-                let _in_flight = in_flight;
-                job(&inner)
-            })
-            .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let worker_inner = inner.clone();
+        let work: Work = Box::new(move || {
+            let result = job(&worker_inner);
+            // Released before the answer, so that a caller sees the slot free once answered.
+            drop(in_flight);
+            drop(permit);
+            let _ = tx.send(result);
+        });
+        let sent = inner
+            .workers
+            .lock()
             .map_err(|_| PasswordError::Hashing)?
+            .send(work);
+        if sent.is_err() {
+            return Err(PasswordError::Hashing);
+        }
+        rx.await.map_err(|_| PasswordError::Hashing)?
     }
+}
+
+/// A job for the hashing threads.
+type Work = Box<dyn FnOnce() + Send + 'static>;
+
+/// Starts `n` dedicated hashing threads and returns the sender that feeds them.
+///
+/// Dedicated threads rather than tokio's blocking pool: each thread's allocator arena keeps
+/// the memory of the last Argon2 run (19 MiB and more), and the blocking pool may grow to
+/// hundreds of threads under a flood of logins, so memory would grow with it. With a fixed
+/// set of threads it stays at about `n` times the Argon2 memory cost.
+fn start_workers(n: usize) -> Result<std::sync::mpsc::Sender<Work>, PasswordError> {
+    let (tx, rx) = std::sync::mpsc::channel::<Work>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    for i in 0..n {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("rampart-argon2-{i}"))
+            .spawn(move || {
+                loop {
+                    // The lock is held only to take one job; the sender closing ends the thread.
+                    let next = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    match next {
+                        Ok(work) => work(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|_| PasswordError::InvalidConfig("could not start hashing threads"))?;
+    }
+    Ok(tx)
 }
 
 /// Why [`check_new_password`] refused a new password. The messages are fit

@@ -71,6 +71,15 @@ pub struct GatewayConfig {
     /// but a certificate that does not verify fails the handshake. Needs a restart to change.
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
+    /// Redis shared by the gateway replicas (`redis://host:port[/db]`): when set, every route
+    /// with a `rate_limit` is limited across all replicas by an atomic GCRA script in Redis
+    /// (see [`crate::redis_limiter`]). Unset: each replica limits alone, in memory.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// Longest wait for one Redis rate-limit decision, milliseconds; default 100. Past it, or
+    /// when Redis is unreachable, the request is limited by the local limiter instead.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub redis_timeout_ms: u64,
     /// Size and time bounds.
     #[serde(default)]
     pub limits: Limits,
@@ -92,6 +101,10 @@ fn default_admin_listen() -> SocketAddr {
 
 fn default_api_key_header() -> String {
     "X-API-Key".into()
+}
+
+fn default_redis_timeout_ms() -> u64 {
+    100
 }
 
 fn default_token_leeway() -> u64 {
@@ -124,6 +137,14 @@ pub struct Limits {
     pub upstream_timeout: u64,
     /// Most concurrent connections (enforced by the listener).
     pub max_connections: usize,
+    /// Seconds a keep-alive connection may stay idle (no request in progress) before the
+    /// listener closes it; default: `header_read_timeout`. For HTTP/1.1 the idle time runs
+    /// from the end of the last response to the first byte of the next request, and
+    /// `header_read_timeout` then from that first byte (for the first request: from the end of
+    /// the TLS handshake) to the end of the request head; for HTTP/2 the idle time runs from
+    /// the end of the last stream (or the handshake) to the start of the next one. A request in
+    /// progress is never cut by it. Enforced by the listener: changing it needs a restart.
+    pub idle_timeout: Option<u64>,
 }
 
 impl Default for Limits {
@@ -135,6 +156,7 @@ impl Default for Limits {
             header_read_timeout: 10,
             upstream_timeout: 30,
             max_connections: 10000,
+            idle_timeout: None,
         }
     }
 }
@@ -192,6 +214,45 @@ pub struct RouteConfig {
     /// Forward the caller's `Authorization` header upstream.
     #[serde(default)]
     pub forward_token: bool,
+    /// Optional active health check of the route's upstreams.
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
+}
+
+/// A route's `health_check` table: every `interval` seconds, each upstream of the route gets a
+/// plain HTTP `GET {upstream}{path}`; a 2xx answer within `timeout` seconds is a success,
+/// anything else a failure. An upstream is marked down after `unhealthy_after` consecutive
+/// failures and up again after `healthy_after` consecutive successes (its first probe decides
+/// at once). Down upstreams get no traffic while another upstream of the route is not down.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// Path (and optional query) to probe, e.g. `/healthz`; appended to the upstream URL.
+    pub path: String,
+    /// Seconds between probes; default 5.
+    #[serde(default = "default_hc_interval")]
+    pub interval: u64,
+    /// Seconds to wait for the answer; default 2; at most `interval`.
+    #[serde(default = "default_hc_timeout")]
+    pub timeout: u64,
+    /// Consecutive failures that mark an upstream down; default 2.
+    #[serde(default = "default_hc_threshold")]
+    pub unhealthy_after: u32,
+    /// Consecutive successes that mark a down upstream up again; default 2.
+    #[serde(default = "default_hc_threshold")]
+    pub healthy_after: u32,
+}
+
+fn default_hc_interval() -> u64 {
+    5
+}
+
+fn default_hc_timeout() -> u64 {
+    2
+}
+
+fn default_hc_threshold() -> u32 {
+    2
 }
 
 /// The `match` table of a route.
@@ -327,6 +388,7 @@ impl GatewayConfig {
             ));
         }
         self.validate_limits()?;
+        self.validate_redis()?;
         if self.token_leeway > 300 {
             return Err(ConfigError::new(
                 "gateway.token_leeway",
@@ -397,6 +459,38 @@ impl GatewayConfig {
                     "must be greater than 0",
                 ));
             }
+        }
+        if l.idle_timeout == Some(0) {
+            return Err(ConfigError::new(
+                "gateway.limits.idle_timeout",
+                "must be greater than 0 when set",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_redis(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.redis_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|_| ConfigError::new("gateway.redis_url", "not a valid URL"))?;
+            if parsed.scheme() != "redis" {
+                return Err(ConfigError::new(
+                    "gateway.redis_url",
+                    "must be a redis:// URL (TLS to Redis, rediss://, is not supported yet)",
+                ));
+            }
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(ConfigError::new(
+                    "gateway.redis_url",
+                    "URL must have a host",
+                ));
+            }
+        }
+        if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 10_000 {
+            return Err(ConfigError::new(
+                "gateway.redis_timeout_ms",
+                "must be between 1 and 10000",
+            ));
         }
         Ok(())
     }
@@ -514,6 +608,48 @@ impl RouteConfig {
                 return Err(ConfigError::new(
                     format!("{k}.rate_limit.block_for"),
                     "must be greater than 0 when block_after is set",
+                ));
+            }
+        }
+        if let Some(hc) = &self.health_check {
+            hc.validate(&format!("{k}.health_check"))?;
+        }
+        Ok(())
+    }
+}
+
+impl HealthCheckConfig {
+    fn validate(&self, k: &str) -> Result<(), ConfigError> {
+        let path_ok = self.path.starts_with('/')
+            && self.path.len() <= 1024
+            && crate::path::check_target(&self.path).is_ok()
+            && self.path.parse::<http::uri::PathAndQuery>().is_ok();
+        if !path_ok {
+            return Err(ConfigError::new(
+                format!("{k}.path"),
+                "must be a clean absolute path starting with / (at most 1024 bytes)",
+            ));
+        }
+        if self.interval == 0 || self.interval > 3600 {
+            return Err(ConfigError::new(
+                format!("{k}.interval"),
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        if self.timeout == 0 || self.timeout > self.interval {
+            return Err(ConfigError::new(
+                format!("{k}.timeout"),
+                "must be at least 1 second and at most the interval",
+            ));
+        }
+        for (name, v) in [
+            ("unhealthy_after", self.unhealthy_after),
+            ("healthy_after", self.healthy_after),
+        ] {
+            if v == 0 || v > 100 {
+                return Err(ConfigError::new(
+                    format!("{k}.{name}"),
+                    "must be between 1 and 100",
                 ));
             }
         }

@@ -23,6 +23,11 @@
 //!
 //! To change the configuration while serving, serve through a [`GatewayHandle`] (see
 //! [`reload`]) and replace its pipeline with one built from the new configuration.
+//!
+//! Around the pipeline: [`health`] probes the upstreams of routes with a `health_check` (tasks
+//! started by [`Gateway::start_health_checks`]); [`readiness`] is what `/readyz` answers;
+//! [`idle`] gives the listener its idle and header-read timers per connection;
+//! [`redis_limiter`] shares rate limits between replicas through Redis (`redis_url`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -36,11 +41,15 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod header_limit;
+pub mod health;
 pub mod identity;
+pub mod idle;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
 pub mod ratelimit;
+pub mod readiness;
+pub mod redis_limiter;
 pub mod reload;
 pub mod request_id;
 pub mod response_headers;
@@ -59,8 +68,10 @@ use tower::{Service, ServiceBuilder};
 pub use audit::{AuditRecord, AuditSink};
 pub use config::{ConfigError, GatewayConfig};
 pub use context::{ApiKeyFingerprint, BoxBody, ConnectionInfo};
-pub use metrics::{admin_router, install_recorder};
-pub use ratelimit::{LocalRateLimiter, RateDecision, RateLimiter};
+pub use metrics::{admin_router, admin_router_with_readiness, install_recorder};
+pub use ratelimit::{LocalRateLimiter, RateCheck, RateDecision, RateLimiter};
+pub use readiness::{Readiness, ReadinessProbe};
+pub use redis_limiter::RedisRateLimiter;
 pub use reload::{GatewayHandle, ReloadingService};
 
 use crate::connection::TrustedProxies;
@@ -91,19 +102,27 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Validates `config` and builds the gateway with the in-process [`LocalRateLimiter`].
+    /// Validates `config` and builds the gateway with the in-process [`LocalRateLimiter`], or,
+    /// when `redis_url` is set, the [`RedisRateLimiter`] shared by the replicas.
     pub fn new(
         config: &GatewayConfig,
         authenticator: Arc<dyn Authenticator>,
         audit: AuditSink,
     ) -> Result<Gateway, ConfigError> {
-        let limiter = LocalRateLimiter::new(
-            config
-                .routes
-                .iter()
-                .filter_map(|r| r.rate_limit.as_ref().map(|rl| (r.id.as_str(), rl))),
-        );
-        Self::with_rate_limiter(config, authenticator, audit, Arc::new(limiter))
+        config.validate()?;
+        let limits = config
+            .routes
+            .iter()
+            .filter_map(|r| r.rate_limit.as_ref().map(|rl| (r.id.as_str(), rl)));
+        let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
+            Some(url) => Arc::new(RedisRateLimiter::new(
+                url,
+                Duration::from_millis(config.redis_timeout_ms),
+                limits,
+            )?),
+            None => Arc::new(LocalRateLimiter::new(limits)),
+        };
+        Self::with_rate_limiter(config, authenticator, audit, limiter)
     }
 
     /// Like [`Gateway::new`] with another [`RateLimiter`] (e.g. a shared one).
@@ -140,13 +159,7 @@ impl Gateway {
             }
         }
         let timeout = Duration::from_secs(config.limits.upstream_timeout);
-        let proxy = proxy::Proxy::new(
-            config
-                .routes
-                .iter()
-                .map(|r| (r.id.as_str(), r.upstreams.as_slice())),
-            timeout,
-        )?;
+        let proxy = proxy::Proxy::new(&config.routes, timeout)?;
         Ok(Gateway {
             routes: route::RouteTable::new(
                 config
@@ -167,6 +180,25 @@ impl Gateway {
             max_header_bytes: config.limits.max_header_bytes,
             auth_timeout: timeout,
         })
+    }
+
+    /// Starts the active health checks of the routes that have a `health_check` (one task per
+    /// route); they run until the returned handle is dropped. Needs a Tokio runtime. Without
+    /// this call, only passive health (ejection after a connection failure) applies.
+    pub fn start_health_checks(&self) -> health::HealthChecks {
+        health::start(&self.proxy)
+    }
+
+    /// Takes over the upstream health state of `previous` (the gateway this one replaces on a
+    /// reload), so that known-down upstreams stay down and known-up ones stay up.
+    pub fn inherit_upstream_health(&self, previous: &Gateway) {
+        self.proxy.inherit_health(&previous.proxy);
+    }
+
+    /// Ids of the routes with a `health_check` none of whose upstreams is up (sorted): the
+    /// gateway is not ready while there is one (see [`readiness`]).
+    pub fn unready_routes(&self) -> Vec<String> {
+        self.proxy.unready_routes()
     }
 
     /// The pipeline as one service. Responses have body type [`BoxBody`]

@@ -6,8 +6,11 @@
 //! `rampart_gateway_auth_failures_total{reason}`,
 //! `rampart_gateway_rate_limited_total{route,blocked}`,
 //! `rampart_gateway_upstream_failures_total{route,kind}`,
-//! `rampart_gateway_audit_dropped_total`.
+//! `rampart_gateway_audit_dropped_total`,
+//! `rampart_gateway_upstream_healthy{route,upstream}` (gauge, routes with a health check),
+//! `rampart_gateway_ratelimit_redis_fallback_total{route,cause}`.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -18,6 +21,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service};
 
 use crate::context::{BoxBody, BoxFuture, Outcome, RouteId};
+use crate::readiness::{Readiness, ReadinessProbe};
 
 /// Why the metrics recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +35,15 @@ pub fn install_recorder() -> Result<PrometheusHandle, MetricsError> {
         .map_err(|e| MetricsError(e.to_string()))
 }
 
-/// The admin router: `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+/// The admin router: `/metrics` (Prometheus text), `/healthz` and `/readyz` (always ready:
+/// see [`admin_router_with_readiness`] for one that checks something).
 pub fn admin_router(handle: PrometheusHandle) -> Router {
+    admin_router_with_readiness(handle, Arc::new(Readiness::default))
+}
+
+/// The admin router with `/readyz` answering from `readiness` (see [`crate::readiness`]);
+/// `/healthz` is liveness only (always 200 while the process serves).
+pub fn admin_router_with_readiness(handle: PrometheusHandle, readiness: ReadinessProbe) -> Router {
     Router::new()
         .route(
             "/metrics",
@@ -47,7 +58,13 @@ pub fn admin_router(handle: PrometheusHandle) -> Router {
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let probe = Arc::clone(&readiness);
+                async move { probe().response() }
+            }),
+        )
 }
 
 /// Counts requests and records latency.

@@ -1,6 +1,13 @@
 //! The upstream call: hyper-util's pooled legacy client, HTTP/1.1 to `http://` upstreams,
-//! round robin over the route's upstreams with passive health (an upstream whose connection
-//! fails is ejected for [`EJECT_FOR`]; when all are ejected they are tried anyway).
+//! round robin over the route's upstreams, skipping upstreams that are unhealthy:
+//!
+//! - passive health: an upstream whose connection fails is ejected for [`EJECT_FOR`];
+//! - active health (a route's `health_check`, probed by [`crate::health`]): an upstream marked
+//!   down gets no traffic until it is marked up again.
+//!
+//! When every upstream of a route is unhealthy they are tried anyway (a guess beats a certain
+//! 502). The health state is a few atomics per upstream: choosing an upstream takes no lock and
+//! allocates nothing.
 //!
 //! Failures never leak internals: connection and protocol errors → 502, no response head within
 //! `upstream_timeout` → 504, a body over the limit → 413. Idempotent requests (GET, HEAD,
@@ -8,8 +15,8 @@
 //! connection error (requests with a body are not retried: the body is streamed, not buffered).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,7 +30,7 @@ use hyper_util::rt::TokioExecutor;
 use tower::Service;
 
 use crate::body_limit::too_large;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, HealthCheckConfig, RouteConfig};
 use crate::context::{BoxBody, BoxError, BoxFuture, Outcome, ReqBody};
 use crate::error::{error_response, internal};
 use crate::route::Route;
@@ -31,13 +38,51 @@ use crate::route::Route;
 /// How long an upstream whose connection failed is skipped.
 pub const EJECT_FOR: Duration = Duration::from_secs(10);
 
+/// Milliseconds since a process-wide epoch: the clock of the atomic health state (so state can
+/// be copied from one pipeline to the next).
+pub(crate) fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Active health of an upstream, as stored in [`Upstream::health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Health {
+    /// Not probed yet (or the route has no health check): takes traffic.
+    Unknown = 0,
+    /// The last probes succeeded.
+    Up = 1,
+    /// Marked down by the probes: no traffic while another upstream is usable.
+    Down = 2,
+}
+
+impl Health {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Health::Up,
+            2 => Health::Down,
+            _ => Health::Unknown,
+        }
+    }
+}
+
 #[derive(Debug)]
-struct Upstream {
+pub(crate) struct Upstream {
     scheme: Scheme,
     authority: Authority,
     base_path: String,
-    label: String,
-    ejected_until: Mutex<Option<Instant>>,
+    /// `http://host:port`, for logs, audit records and metrics.
+    pub(crate) label: String,
+    /// Passive ejection: skipped until this time ([`now_ms`]); 0 = not ejected.
+    ejected_until: AtomicU64,
+    /// Active health ([`Health`] as `u8`).
+    health: AtomicU8,
+    /// Consecutive successful probes (written by the route's health checker only).
+    successes: AtomicU32,
+    /// Consecutive failed probes (written by the route's health checker only).
+    failures: AtomicU32,
 }
 
 impl Upstream {
@@ -60,24 +105,73 @@ impl Upstream {
             label: format!("http://{authority}"),
             authority,
             base_path: uri.path().trim_end_matches('/').to_owned(),
-            ejected_until: Mutex::new(None),
+            ejected_until: AtomicU64::new(0),
+            health: AtomicU8::new(Health::Unknown as u8),
+            successes: AtomicU32::new(0),
+            failures: AtomicU32::new(0),
         })
     }
 
-    fn healthy(&self, now: Instant) -> bool {
-        self.ejected_until
-            .lock()
-            .map(|g| g.is_none_or(|t| t <= now))
-            .unwrap_or(true)
+    /// Whether the upstream takes traffic at `now` ([`now_ms`]): not marked down by the health
+    /// check and not ejected.
+    fn healthy(&self, now: u64) -> bool {
+        self.health() != Health::Down && self.ejected_until.load(Ordering::Relaxed) <= now
     }
 
-    fn eject(&self, now: Instant) {
-        if let Ok(mut g) = self.ejected_until.lock() {
-            *g = Some(now + EJECT_FOR);
+    fn eject(&self, now: u64) {
+        let until = now.saturating_add(u64::try_from(EJECT_FOR.as_millis()).unwrap_or(u64::MAX));
+        self.ejected_until.store(until, Ordering::Relaxed);
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        Health::from_u8(self.health.load(Ordering::Relaxed))
+    }
+
+    /// Records one probe result under `hc`'s thresholds; returns the new state when it changed.
+    /// Called only by the route's health checker (one writer).
+    pub(crate) fn record_probe(&self, ok: bool, hc: &HealthCheckConfig) -> Option<Health> {
+        let (streak, other) = if ok {
+            (&self.successes, &self.failures)
+        } else {
+            (&self.failures, &self.successes)
+        };
+        other.store(0, Ordering::Relaxed);
+        let n = streak.load(Ordering::Relaxed).saturating_add(1);
+        streak.store(n, Ordering::Relaxed);
+        let current = self.health();
+        let next = match (current, ok) {
+            (Health::Unknown, true) => Health::Up,
+            (Health::Unknown, false) => Health::Down,
+            (Health::Down, true) if n >= hc.healthy_after => Health::Up,
+            (Health::Up, false) if n >= hc.unhealthy_after => Health::Down,
+            (state, _) => state,
+        };
+        if next == current {
+            return None;
+        }
+        self.health.store(next as u8, Ordering::Relaxed);
+        Some(next)
+    }
+
+    /// Takes over the state of the same upstream in a previous pipeline.
+    fn inherit(&self, previous: &Upstream, with_active: bool) {
+        self.ejected_until.store(
+            previous.ejected_until.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        if with_active {
+            for (mine, theirs) in [
+                (&self.successes, &previous.successes),
+                (&self.failures, &previous.failures),
+            ] {
+                mine.store(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            self.health
+                .store(previous.health.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 
-    fn uri(&self, pq: Option<&PathAndQuery>) -> Option<Uri> {
+    pub(crate) fn uri(&self, pq: Option<&PathAndQuery>) -> Option<Uri> {
         let pq = pq.map_or("/", PathAndQuery::as_str);
         Uri::builder()
             .scheme(self.scheme.clone())
@@ -88,10 +182,13 @@ impl Upstream {
     }
 }
 
+/// The upstreams of one route.
 #[derive(Debug)]
-struct Pool {
-    upstreams: Vec<Upstream>,
+pub(crate) struct Pool {
+    pub(crate) upstreams: Vec<Upstream>,
     next: AtomicUsize,
+    /// The route's active health check, with its probe path parsed.
+    pub(crate) health_check: Option<(HealthCheckConfig, PathAndQuery)>,
 }
 
 impl Pool {
@@ -103,7 +200,7 @@ impl Pool {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
+        let now = now_ms();
         let candidates = (0..n)
             .map(|i| (start + i) % n)
             .filter(|i| Some(*i) != exclude);
@@ -115,6 +212,12 @@ impl Pool {
             }
         }
         first
+    }
+
+    /// Whether the route can be served: without a health check, always; with one, when at
+    /// least one upstream passed its probes (is up).
+    fn ready(&self) -> bool {
+        self.health_check.is_none() || self.upstreams.iter().any(|u| u.health() == Health::Up)
     }
 }
 
@@ -133,23 +236,38 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    /// A proxy for `(route id, upstream URLs)` with `timeout` for each response head.
+    /// A proxy for the (validated) routes, with `timeout` for each response head.
     pub fn new<'a>(
-        routes: impl IntoIterator<Item = (&'a str, &'a [String])>,
+        routes: impl IntoIterator<Item = &'a RouteConfig>,
         timeout: Duration,
     ) -> Result<Self, ConfigError> {
         let mut pools = HashMap::new();
-        for (id, urls) in routes {
-            let upstreams = urls
+        for route in routes {
+            let id = &route.id;
+            let upstreams = route
+                .upstreams
                 .iter()
                 .enumerate()
                 .map(|(i, u)| Upstream::parse(&format!("gateway.routes[{id}].upstreams[{i}]"), u))
                 .collect::<Result<Vec<_>, _>>()?;
+            let health_check = match &route.health_check {
+                Some(hc) => {
+                    let pq = hc.path.parse::<PathAndQuery>().map_err(|_| {
+                        ConfigError::new(
+                            format!("gateway.routes[{id}].health_check.path"),
+                            "not a valid path",
+                        )
+                    })?;
+                    Some((hc.clone(), pq))
+                }
+                None => None,
+            };
             pools.insert(
-                Arc::from(id),
+                Arc::from(id.as_str()),
                 Pool {
                     upstreams,
                     next: AtomicUsize::new(0),
+                    health_check,
                 },
             );
         }
@@ -165,6 +283,52 @@ impl Proxy {
             pools: Arc::new(pools),
             timeout,
         })
+    }
+
+    /// Takes over the upstream health of `previous` (the pipeline this one replaces): for each
+    /// upstream URL still in the same route, its passive ejection, and its active health when
+    /// both pipelines check the route. So a reload neither sends traffic to an upstream known
+    /// to be down nor holds back one known to be up.
+    pub fn inherit_health(&self, previous: &Proxy) {
+        for (id, pool) in self.pools.iter() {
+            let Some(old) = previous.pools.get(id) else {
+                continue;
+            };
+            let with_active = pool.health_check.is_some() && old.health_check.is_some();
+            for up in &pool.upstreams {
+                if let Some(prev) = old
+                    .upstreams
+                    .iter()
+                    .find(|o| o.authority == up.authority && o.base_path == up.base_path)
+                {
+                    up.inherit(prev, with_active);
+                }
+            }
+        }
+    }
+
+    /// Ids of the routes with a health check none of whose upstreams is up, sorted.
+    pub fn unready_routes(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .pools
+            .iter()
+            .filter(|(_, pool)| !pool.ready())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The client and a weak reference to the pools, for the health checker.
+    pub(crate) fn clone_weak(&self) -> crate::health::WeakProxy {
+        crate::health::WeakProxy {
+            client: self.client.clone(),
+            pools: Arc::downgrade(&self.pools),
+        }
+    }
+
+    pub(crate) fn pools(&self) -> &Arc<HashMap<Arc<str>, Pool>> {
+        &self.pools
     }
 }
 
@@ -284,7 +448,7 @@ impl Proxy {
                         return failure(&route.id, "body_too_large", &upstream.label);
                     }
                     if e.is_connect() {
-                        upstream.eject(Instant::now());
+                        upstream.eject(now_ms());
                         tracing::warn!(route = %route.id, upstream = %upstream.label,
                             "upstream connection failed; ejected");
                         if retryable && exclude.is_none() && pool.upstreams.len() > 1 {

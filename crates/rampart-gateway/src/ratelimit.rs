@@ -5,11 +5,15 @@
 //! [`Phase::AfterAuth`] for routes keyed by `client_id`, `sub` or `api_key`. Denials are 429
 //! with `Retry-After` and `RateLimit-Limit`/`RateLimit-Remaining`/`RateLimit-Reset`.
 //!
-//! The limiter sits behind [`RateLimiter`] so a shared (e.g. Redis-backed) one can replace
-//! [`LocalRateLimiter`].
+//! The limiter sits behind [`RateLimiter`]: [`LocalRateLimiter`] decides in memory (per
+//! replica), [`crate::redis_limiter::RedisRateLimiter`] across replicas through Redis. A
+//! limiter answers [`RateCheck::Ready`] when it decides on the spot (no allocation, no await)
+//! or [`RateCheck::Pending`] when it must ask a store; the layer awaits only then.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -52,10 +56,28 @@ pub enum RateDecision {
     },
 }
 
+/// A decision, made on the spot or to be awaited.
+pub enum RateCheck {
+    /// Decided.
+    Ready(RateDecision),
+    /// Being decided (e.g. by Redis); the future never fails (a limiter that cannot reach its
+    /// store decides some other way).
+    Pending(Pin<Box<dyn Future<Output = RateDecision> + Send>>),
+}
+
+impl std::fmt::Debug for RateCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RateCheck::Ready(d) => f.debug_tuple("Ready").field(d).finish(),
+            RateCheck::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
 /// A rate limiter.
 pub trait RateLimiter: Send + Sync {
-    /// Counts one request for `key` on `route` and decides.
-    fn check(&self, route: &str, key: &str) -> RateDecision;
+    /// Counts one request for `key` on the route `route` and decides.
+    fn check(&self, route: &Arc<str>, key: String) -> RateCheck;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +128,8 @@ impl LocalRateLimiter {
         Self { routes }
     }
 
-    fn check_at(&self, route: &str, key: &str, now: Instant) -> RateDecision {
+    /// Counts one request for `key` on `route` at `now` and decides.
+    pub fn check_at(&self, route: &str, key: String, now: Instant) -> RateDecision {
         let Some(rl) = self.routes.get(route) else {
             return RateDecision::Unlimited;
         };
@@ -118,13 +141,13 @@ impl LocalRateLimiter {
         let Ok(mut keys) = rl.keys.lock() else {
             return deny(Duration::from_secs(1), false);
         };
-        if !keys.contains_key(key) && keys.len() >= MAX_KEYS_PER_ROUTE {
+        if !keys.contains_key(&key) && keys.len() >= MAX_KEYS_PER_ROUTE {
             keys.retain(|_, s| s.tat > now || s.blocked_until.is_some_and(|b| b > now));
             if keys.len() >= MAX_KEYS_PER_ROUTE {
                 return deny(Duration::from_secs(1), false);
             }
         }
-        let state = keys.entry(key.to_owned()).or_insert(KeyState {
+        let state = keys.entry(key).or_insert(KeyState {
             tat: now,
             rejections: 0,
             blocked_until: None,
@@ -161,9 +184,16 @@ impl LocalRateLimiter {
     }
 }
 
-impl RateLimiter for LocalRateLimiter {
-    fn check(&self, route: &str, key: &str) -> RateDecision {
+impl LocalRateLimiter {
+    /// Counts one request for `key` on `route` now and decides.
+    pub fn decide(&self, route: &str, key: String) -> RateDecision {
         self.check_at(route, key, Instant::now())
+    }
+}
+
+impl RateLimiter for LocalRateLimiter {
+    fn check(&self, route: &Arc<str>, key: String) -> RateCheck {
+        RateCheck::Ready(self.decide(route, key))
     }
 }
 
@@ -282,49 +312,69 @@ where
                 return Box::pin(async move { Ok(resp) });
             }
         };
-        match self.limiter.check(&route.id, &key) {
-            RateDecision::Unlimited => Box::pin(self.inner.call(req)),
-            RateDecision::Allow {
-                limit,
-                remaining,
-                reset,
-            } => {
-                let fut = self.inner.call(req);
+        match self.limiter.check(&route.id, key) {
+            RateCheck::Ready(decision) => apply(decision, &route.id, req, &mut self.inner),
+            RateCheck::Pending(decision) => {
+                // The clone-and-swap of tower: `self.inner` was made ready for this call.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
                 Box::pin(async move {
-                    let mut resp = fut.await?;
-                    let h = resp.headers_mut();
-                    set_num(h, "ratelimit-limit", limit.into());
-                    set_num(h, "ratelimit-remaining", remaining.into());
-                    set_num(h, "ratelimit-reset", secs_ceil(reset));
-                    Ok(resp)
+                    let decision = decision.await;
+                    apply(decision, &route.id, req, &mut inner).await
                 })
             }
-            RateDecision::Deny {
-                limit,
-                retry_after,
-                blocked,
-            } => {
-                metrics::counter!("rampart_gateway_rate_limited_total",
-                    "route" => route.id.to_string(), "blocked" => blocked.to_string())
-                .increment(1);
-                let mut resp = error_response(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "too many requests",
-                    if blocked {
-                        "rate_blocked"
-                    } else {
-                        "rate_limited"
-                    },
-                );
-                let secs = secs_ceil(retry_after).max(1);
+        }
+    }
+}
+
+/// Acts on a decision: calls `inner` (adding the RateLimit headers) or answers 429.
+fn apply<S, B>(decision: RateDecision, route: &str, req: Request<B>, inner: &mut S) -> BoxFuture
+where
+    S: Service<Request<B>, Response = http::Response<BoxBody>, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    match decision {
+        RateDecision::Unlimited => Box::pin(inner.call(req)),
+        RateDecision::Allow {
+            limit,
+            remaining,
+            reset,
+        } => {
+            let fut = inner.call(req);
+            Box::pin(async move {
+                let mut resp = fut.await?;
                 let h = resp.headers_mut();
-                set_num(h, "retry-after", secs);
                 set_num(h, "ratelimit-limit", limit.into());
-                set_num(h, "ratelimit-remaining", 0);
-                set_num(h, "ratelimit-reset", secs);
-                Box::pin(async move { Ok(resp) })
-            }
+                set_num(h, "ratelimit-remaining", remaining.into());
+                set_num(h, "ratelimit-reset", secs_ceil(reset));
+                Ok(resp)
+            })
+        }
+        RateDecision::Deny {
+            limit,
+            retry_after,
+            blocked,
+        } => {
+            metrics::counter!("rampart_gateway_rate_limited_total",
+                "route" => route.to_owned(), "blocked" => blocked.to_string())
+            .increment(1);
+            let mut resp = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests",
+                if blocked {
+                    "rate_blocked"
+                } else {
+                    "rate_limited"
+                },
+            );
+            let secs = secs_ceil(retry_after).max(1);
+            let h = resp.headers_mut();
+            set_num(h, "retry-after", secs);
+            set_num(h, "ratelimit-limit", limit.into());
+            set_num(h, "ratelimit-remaining", 0);
+            set_num(h, "ratelimit-reset", secs);
+            Box::pin(async move { Ok(resp) })
         }
     }
 }
@@ -350,30 +400,30 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..3 {
             assert!(
-                matches!(l.check_at("r", "k", t0), RateDecision::Allow { remaining, .. } if remaining == 2 - i),
+                matches!(l.check_at("r", "k".into(), t0), RateDecision::Allow { remaining, .. } if remaining == 2 - i),
                 "request {i}"
             );
         }
         assert!(matches!(
-            l.check_at("r", "k", t0),
+            l.check_at("r", "k".into(), t0),
             RateDecision::Deny { blocked: false, .. }
         ));
         // Another key is independent.
         assert!(matches!(
-            l.check_at("r", "other", t0),
+            l.check_at("r", "other".into(), t0),
             RateDecision::Allow { .. }
         ));
         // After one interval, one more is allowed.
         let t1 = t0 + Duration::from_millis(100);
         assert!(matches!(
-            l.check_at("r", "k", t1),
+            l.check_at("r", "k".into(), t1),
             RateDecision::Allow { .. }
         ));
         assert!(matches!(
-            l.check_at("r", "k", t1),
+            l.check_at("r", "k".into(), t1),
             RateDecision::Deny { .. }
         ));
-        assert_eq!(l.check_at("none", "k", t1), RateDecision::Unlimited);
+        assert_eq!(l.check_at("none", "k".into(), t1), RateDecision::Unlimited);
     }
 
     #[test]
@@ -382,26 +432,26 @@ mod tests {
         let l = LocalRateLimiter::new([("r", &c)]);
         let t0 = Instant::now();
         assert!(matches!(
-            l.check_at("r", "k", t0),
+            l.check_at("r", "k".into(), t0),
             RateDecision::Allow { .. }
         ));
         assert!(matches!(
-            l.check_at("r", "k", t0),
+            l.check_at("r", "k".into(), t0),
             RateDecision::Deny { blocked: false, .. }
         ));
         assert!(matches!(
-            l.check_at("r", "k", t0),
+            l.check_at("r", "k".into(), t0),
             RateDecision::Deny { blocked: true, .. }
         ));
         // Still blocked long after the bucket refilled.
         let t1 = t0 + Duration::from_secs(30);
         assert!(matches!(
-            l.check_at("r", "k", t1),
+            l.check_at("r", "k".into(), t1),
             RateDecision::Deny { blocked: true, .. }
         ));
         let t2 = t0 + Duration::from_secs(61);
         assert!(matches!(
-            l.check_at("r", "k", t2),
+            l.check_at("r", "k".into(), t2),
             RateDecision::Allow { .. }
         ));
     }

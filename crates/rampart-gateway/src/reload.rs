@@ -10,9 +10,12 @@
 //! - requests already in flight finish on the pipeline they started with (they own a clone
 //!   of it); nothing is cancelled and no connection is closed.
 //!
-//! State owned by a pipeline goes with it: a rebuilt [`Gateway`] starts with fresh rate
-//! limiter buckets and fresh upstream health, so rate limits may briefly admit more than
-//! their burst across a reload.
+//! State owned by a pipeline goes with it: a rebuilt [`Gateway`] starts with fresh local rate
+//! limiter buckets (rate limits may briefly admit more than their burst across a reload;
+//! buckets in Redis are kept) and fresh upstream health unless it takes the old one over
+//! ([`Gateway::inherit_upstream_health`]).
+//!
+//! [`Gateway::inherit_upstream_health`]: crate::Gateway::inherit_upstream_health
 //!
 //! [`Gateway`]: crate::Gateway
 //! [`Gateway::service`]: crate::Gateway::service

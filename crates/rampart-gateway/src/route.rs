@@ -268,6 +268,7 @@ mod tests {
             require_scopes: vec![],
             rate_limit: None,
             forward_token: false,
+            health_check: None,
         })
     }
 

@@ -172,3 +172,78 @@ fn https_upstreams_are_rejected_by_the_gateway_for_now() {
         "{e}"
     );
 }
+
+#[test]
+fn health_check_idle_timeout_and_redis_keys() {
+    let with_hc = |hc: &str| format!("{GOOD_ROUTE}health_check = {{ {hc} }}\n");
+    let c = parse(&with_hc(
+        r#"path = "/healthz", interval = 5, timeout = 2, unhealthy_after = 2, healthy_after = 2"#,
+    ));
+    c.validate().expect("valid");
+    let hc = c.routes[0].health_check.as_ref().expect("health_check");
+    assert_eq!((hc.interval, hc.timeout), (5, 2));
+    // Defaults.
+    let c = parse(&with_hc(r#"path = "/ready?deep=1""#));
+    c.validate().expect("valid");
+    let hc = c.routes[0].health_check.as_ref().expect("health_check");
+    assert_eq!(
+        (
+            hc.interval,
+            hc.timeout,
+            hc.unhealthy_after,
+            hc.healthy_after
+        ),
+        (5, 2, 2, 2)
+    );
+    // Unknown keys are rejected.
+    assert!(
+        toml::from_str::<GatewayConfig>(&format!("{BASE}{}", with_hc(r#"path = "/h", every = 3"#)))
+            .is_err()
+    );
+    for (hc, key) in [
+        (r#"path = "healthz""#, "path"),
+        (r#"path = "/a/../b""#, "path"),
+        (r#"path = "/h", interval = 0"#, "interval"),
+        (r#"path = "/h", interval = 2, timeout = 3"#, "timeout"),
+        (r#"path = "/h", timeout = 0"#, "timeout"),
+        (r#"path = "/h", unhealthy_after = 0"#, "unhealthy_after"),
+        (r#"path = "/h", healthy_after = 101"#, "healthy_after"),
+    ] {
+        let e = err(&with_hc(hc));
+        assert!(
+            e.starts_with(&format!("gateway.routes[orders].health_check.{key}:")),
+            "{hc}: {e}"
+        );
+    }
+
+    let c: GatewayConfig =
+        toml::from_str(&format!("{BASE}[limits]\nidle_timeout = 60")).expect("parses");
+    c.validate().expect("valid");
+    assert_eq!(c.limits.idle_timeout, Some(60));
+    assert_eq!(parse("").limits.idle_timeout, None);
+    let c: GatewayConfig =
+        toml::from_str(&format!("{BASE}[limits]\nidle_timeout = 0")).expect("parses");
+    assert!(
+        c.validate()
+            .expect_err("invalid")
+            .to_string()
+            .starts_with("gateway.limits.idle_timeout:")
+    );
+
+    let redis = |extra: &str| -> Result<(), String> {
+        let c: GatewayConfig = toml::from_str(&format!("{extra}\n{BASE}")).expect("parses");
+        c.validate().map_err(|e| e.to_string())
+    };
+    redis(r#"redis_url = "redis://127.0.0.1:6379/2""#).expect("valid");
+    assert_eq!(parse("").redis_timeout_ms, 100);
+    for bad in [
+        r#"redis_url = "rediss://127.0.0.1:6379""#,
+        r#"redis_url = "127.0.0.1:6379""#,
+        r#"redis_url = "http://127.0.0.1:6379""#,
+    ] {
+        let e = redis(bad).expect_err(bad);
+        assert!(e.starts_with("gateway.redis_url:"), "{e}");
+    }
+    let e = redis("redis_timeout_ms = 0").expect_err("zero");
+    assert!(e.starts_with("gateway.redis_timeout_ms:"), "{e}");
+}

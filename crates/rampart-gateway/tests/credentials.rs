@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rampart_gateway::authn::api_key_fingerprint;
 use rampart_gateway::{
-    AuditRecord, AuditSink, ConnectionInfo, Gateway, GatewayConfig, LocalRateLimiter, RateDecision,
+    AuditRecord, AuditSink, ConnectionInfo, Gateway, GatewayConfig, LocalRateLimiter, RateCheck,
     RateLimiter,
 };
 use rampart_guard::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
@@ -114,8 +114,8 @@ struct RecordingLimiter {
 }
 
 impl RateLimiter for RecordingLimiter {
-    fn check(&self, route: &str, key: &str) -> RateDecision {
-        self.keys.lock().expect("lock").push(key.to_owned());
+    fn check(&self, route: &Arc<str>, key: String) -> RateCheck {
+        self.keys.lock().expect("lock").push(key.clone());
         self.inner.check(route, key)
     }
 }

@@ -140,6 +140,34 @@ impl Guard {
         }
     }
 
+    /// Issuers whose keys have never been fetched (sorted): a readiness check (keys are
+    /// fetched by [`Guard::prefetch`] or on first use).
+    pub fn issuers_without_keys(&self) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .inner
+            .issuers
+            .iter()
+            .filter(|(_, keys)| !keys.fetched())
+            .map(|(name, _)| name.clone())
+            .collect();
+        missing.sort_unstable();
+        missing
+    }
+
+    /// Takes over the keys `previous` fetched for `issuer` (a guard replaced by this one, e.g.
+    /// on a configuration reload) when both fetch them from the same URLs and this guard has
+    /// none yet, so the first requests after a reload need no fetch. The caller decides that
+    /// the issuer's trust settings (CA bundle) are unchanged. Returns whether keys were taken.
+    pub fn inherit_keys(&self, previous: &Guard, issuer: &str) -> bool {
+        match (
+            self.inner.issuers.get(issuer),
+            previous.inner.issuers.get(issuer),
+        ) {
+            (Some(mine), Some(theirs)) => mine.adopt(theirs),
+            _ => false,
+        }
+    }
+
     /// Number of entries in the verified-token cache (for metrics).
     pub fn cached_tokens(&self) -> usize {
         self.inner.verified.len()

@@ -72,6 +72,35 @@ impl IssuerKeys {
         }
     }
 
+    /// Whether keys were ever fetched successfully.
+    pub(crate) fn fetched(&self) -> bool {
+        self.state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys
+            .is_some()
+    }
+
+    /// Takes the keys of `previous` when it fetches from the same URLs and these have none yet.
+    pub(crate) fn adopt(&self, previous: &IssuerKeys) -> bool {
+        if previous.issuer != self.issuer
+            || previous.jwks_url != self.jwks_url
+            || previous.paserk_url != self.paserk_url
+        {
+            return false;
+        }
+        let theirs = previous.snapshot();
+        if theirs.keys.is_none() {
+            return false;
+        }
+        let mut mine = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if mine.keys.is_some() {
+            return false;
+        }
+        *mine = theirs;
+        true
+    }
+
     fn snapshot(&self) -> KeyState {
         self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

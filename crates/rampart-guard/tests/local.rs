@@ -404,3 +404,34 @@ async fn keys_refetched_after_max_age_and_paserk_rotation() {
     assert_eq!(idp.paserk_hits(), 3);
     assert_eq!(idp.jwks_hits(), 3);
 }
+
+#[tokio::test]
+async fn readiness_and_keys_carried_over_to_a_new_guard() {
+    let idp = MockIdp::start().await;
+    let k = jwt_key();
+    idp.publish(&k);
+    let first = idp.guard();
+    assert_eq!(first.issuers_without_keys(), vec![idp.base.clone()]);
+    first.prefetch().await;
+    assert!(first.issuers_without_keys().is_empty());
+    assert_eq!(idp.jwks_hits(), 1);
+
+    // A guard replacing it (a reload) takes the keys over: ready at once, no fetch.
+    let second = idp.guard();
+    assert_eq!(second.issuers_without_keys(), vec![idp.base.clone()]);
+    assert!(!second.inherit_keys(&first, "https://other.test"));
+    assert!(second.inherit_keys(&first, &idp.base));
+    assert!(second.issuers_without_keys().is_empty());
+    let t = token(&k, &claims(&idp.base, AUDIENCE, 300));
+    assert!(second.authenticate(&t, AUDIENCE, ALL).await.is_ok());
+    assert_eq!(idp.jwks_hits(), 1, "no fetch after inheriting");
+    // Never over keys the new guard already has.
+    assert!(!second.inherit_keys(&first, &idp.base));
+
+    // Not from a guard fetching from other URLs.
+    let mut other = idp.issuer_config();
+    other.jwks_uri = Some(format!("{}/other-jwks.json", idp.base));
+    let third = Guard::new(rampart_guard::GuardConfig::new(vec![other])).unwrap();
+    assert!(!third.inherit_keys(&first, &idp.base));
+    assert_eq!(third.issuers_without_keys(), vec![idp.base.clone()]);
+}

@@ -17,6 +17,10 @@ use rampart_crypto::{SecretHasher, constant_time_eq, random_token};
 pub const SESSION_COOKIE: &str = "__Host-rampart-session";
 /// The CSRF binding cookie.
 pub const CSRF_COOKIE: &str = "__Host-rampart-csrf";
+/// The device cookie: this browser signed in to an account before (OWASP "device cookies").
+pub const DEVICE_COOKIE: &str = "__Host-rampart-device";
+/// How long a device stays trusted, seconds.
+pub const DEVICE_TTL_SECS: i64 = 90 * 86_400;
 /// Largest cookie value we read.
 const MAX_COOKIE_VALUE: usize = 128;
 
@@ -132,6 +136,35 @@ pub fn client_ip(parts: &Parts) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// A device cookie value for `account` (the normalized login name): `issued.nonce.mac`.
+pub fn device_cookie(hasher: &SecretHasher, account: &str, now: i64) -> Option<String> {
+    let nonce = random_token(12).ok()?;
+    let mac = device_mac(hasher, account, now, &nonce);
+    Some(format!("{now}.{nonce}.{mac}"))
+}
+
+/// The device id (nonce) of a valid, unexpired device cookie for `account`.
+pub fn trusted_device<'c>(
+    hasher: &SecretHasher,
+    cookie_value: &'c str,
+    account: &str,
+    now: i64,
+) -> Option<&'c str> {
+    let mut parts = cookie_value.splitn(3, '.');
+    let (issued, nonce, mac) = (parts.next()?, parts.next()?, parts.next()?);
+    let issued: i64 = issued.parse().ok()?;
+    if issued > now || now - issued > DEVICE_TTL_SECS {
+        return None;
+    }
+    let expected = device_mac(hasher, account, issued, nonce);
+    constant_time_eq(expected.as_bytes(), mac.as_bytes()).then_some(nonce)
+}
+
+fn device_mac(hasher: &SecretHasher, account: &str, issued: i64, nonce: &str) -> String {
+    let input = format!("device-v1:{account}:{issued}:{nonce}");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.hash(input.as_bytes()))
+}
+
 /// The keyed hash under which the store keeps a cookie, code or refresh token.
 pub fn secret_hash(hasher: &SecretHasher, kind: &str, value: &str) -> Vec<u8> {
     let mut input = Vec::with_capacity(kind.len() + 1 + value.len());
@@ -171,6 +204,19 @@ mod tests {
         assert!(!csrf.verify(&headers, Some(&other.token)));
         assert!(!csrf.verify(&headers, None));
         assert!(!csrf.verify(&HeaderMap::new(), Some(&fresh.token)));
+    }
+
+    #[test]
+    fn device_cookies_are_bound_to_the_account_and_expire() {
+        let hasher = MasterKey::generate().unwrap().keyed_hasher("people");
+        let value = device_cookie(&hasher, "ada", 1000).unwrap();
+        assert!(trusted_device(&hasher, &value, "ada", 1000 + 60).is_some());
+        assert!(trusted_device(&hasher, &value, "bob", 1000 + 60).is_none());
+        assert!(trusted_device(&hasher, &value, "ada", 1000 + DEVICE_TTL_SECS + 1).is_none());
+        let forged = value.replacen("1000", "2000", 1);
+        assert!(trusted_device(&hasher, &forged, "ada", 2001).is_none());
+        let other = MasterKey::generate().unwrap().keyed_hasher("people");
+        assert!(trusted_device(&other, &value, "ada", 1060).is_none());
     }
 
     #[test]

@@ -250,10 +250,18 @@ impl ClientRegistry {
             .get_client(client_id)
             .await?
             .ok_or(RegistryError::NotFound)?;
-        if record.auth_method == ClientAuthMethod::PrivateKeyJwt {
-            return Err(RegistryError::NotApplicable(
-                "this client authenticates with private_key_jwt and has no secret",
-            ));
+        match record.auth_method {
+            ClientAuthMethod::PrivateKeyJwt => {
+                return Err(RegistryError::NotApplicable(
+                    "this client authenticates with private_key_jwt and has no secret",
+                ));
+            }
+            ClientAuthMethod::None => {
+                return Err(RegistryError::NotApplicable(
+                    "this is a public client and has no secret",
+                ));
+            }
+            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {}
         }
         let secret = generate_client_secret().map_err(|_| RegistryError::Crypto)?;
         let hash = self

@@ -174,8 +174,8 @@ impl AuthServer {
     /// The HTTP routes of the authorization server.
     pub fn router(self: Arc<Self>) -> Router {
         use endpoints::{
-            admin, authorize, consent, discovery, introspect, login, logout, revoke, token,
-            userinfo,
+            account, admin, admin_users, authorize, consent, discovery, introspect, login, logout,
+            revoke, token, userinfo, webauthn,
         };
         let body_limit = self.config.max_body_bytes;
         Router::new()
@@ -199,6 +199,17 @@ impl AuthServer {
                 get(consent::consent_page).post(consent::consent_submit),
             )
             .route("/logout", get(logout::logout_get).post(logout::logout_post))
+            .route("/account", get(account::account_page))
+            .route("/account/sessions/revoke", post(account::revoke_session))
+            .route(
+                "/account/totp",
+                get(account::totp_page).post(account::totp_submit),
+            )
+            .route("/account/done", post(account::done))
+            .route("/webauthn/register/start", post(webauthn::register_start))
+            .route("/webauthn/register/finish", post(webauthn::register_finish))
+            .route("/webauthn/login/start", post(webauthn::login_start))
+            .route("/webauthn/login/finish", post(webauthn::login_finish))
             .route(
                 "/userinfo",
                 get(userinfo::userinfo).post(userinfo::userinfo),
@@ -247,6 +258,38 @@ impl AuthServer {
                 post(admin::revoke_api_key),
             )
             .route("/admin/v1/keys/rotate", post(admin::rotate_keys))
+            .route(
+                "/admin/v1/users",
+                get(admin_users::list_users).post(admin_users::create_user),
+            )
+            .route(
+                "/admin/v1/users/{user}",
+                get(admin_users::get_user).delete(admin_users::delete_user),
+            )
+            .route(
+                "/admin/v1/users/{user}/disable",
+                post(admin_users::disable_user),
+            )
+            .route(
+                "/admin/v1/users/{user}/enable",
+                post(admin_users::enable_user),
+            )
+            .route(
+                "/admin/v1/users/{user}/password",
+                post(admin_users::set_password),
+            )
+            .route(
+                "/admin/v1/users/{user}/reset-mfa",
+                post(admin_users::reset_mfa),
+            )
+            .route(
+                "/admin/v1/users/{user}/sessions",
+                get(admin_users::list_sessions),
+            )
+            .route(
+                "/admin/v1/sessions/{session_id}",
+                axum::routing::delete(admin_users::revoke_session),
+            )
             .route("/healthz", get(|| async { "ok" }))
             .layer(DefaultBodyLimit::max(body_limit))
             .layer(SetResponseHeaderLayer::overriding(
@@ -257,7 +300,8 @@ impl AuthServer {
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ))
-            .layer(SetResponseHeaderLayer::overriding(
+            // Pages set their own (same-origin); everything else sends no referrer.
+            .layer(SetResponseHeaderLayer::if_not_present(
                 HeaderName::from_static("referrer-policy"),
                 HeaderValue::from_static("no-referrer"),
             ))
@@ -321,27 +365,8 @@ where
     S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
 {
     let p = &config.people;
-    let params = rampart_authn::Argon2Params {
-        m_cost_kib: p.argon2_memory_kib,
-        t_cost: p.argon2_iterations,
-        p_cost: 1,
-    };
-    let mut limits = rampart_authn::HashingLimits::default();
-    if p.max_concurrent_hashes > 0 {
-        limits.max_concurrent = p.max_concurrent_hashes;
-    }
-    limits.max_queued = p.max_queued_hashes;
-    let passwords = rampart_authn::PasswordHasher::new(params, limits)
+    let users = users::UserDirectory::open_configured(store.clone(), master, p)
         .map_err(|e| StartError::People(format!("password hasher: {e}")))?;
-    let vault = rampart_authn::ProfileVault::new(master);
-    let users = users::UserDirectory::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        passwords,
-        vault,
-    );
     let pages = rampart_pages::Pages::new("Rampart")
         .map_err(|e| StartError::People(format!("pages: {e}")))?;
     let events = match &p.security_webhook {
@@ -354,9 +379,10 @@ where
         flows: store.clone(),
         mfa: store,
         pages,
-        throttle: rampart_authn::LoginThrottle::new(rampart_authn::ThrottleConfig::default()),
+        throttle: rampart_authn::LoginThrottle::new(p.throttle.clone()),
         csrf: browser::Csrf::new(master.keyed_hasher("rampart/csrf/v1")),
         hasher: master.keyed_hasher("rampart/people-secrets/v1"),
         events,
+        passkeys: people::passkeys::Passkeys::new(&config.issuer),
     })
 }

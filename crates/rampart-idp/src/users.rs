@@ -7,13 +7,15 @@
 use std::sync::Arc;
 
 use rampart_authn::{
-    PasswordError, PasswordHasher, PasswordRejection, Profile, ProfileVault, check_new_password,
-    normalize_email, normalize_username,
+    Argon2Params, HashingLimits, PasswordError, PasswordHasher, PasswordRejection, Profile,
+    ProfileVault, check_new_password, normalize_email, normalize_username,
 };
-use rampart_crypto::{SecretString, random_token};
+use rampart_crypto::{MasterKey, SecretString, random_token};
 use rampart_store::{
     AuthCodeStore, MfaStore, SessionRecord, SessionStore, StoreError, UserRecord, UserStore,
 };
+
+use crate::config::PeopleConfig;
 
 /// Most roles or groups per user.
 const MAX_LABELS: usize = 64;
@@ -93,6 +95,19 @@ pub struct User {
     pub profile: Profile,
 }
 
+/// A user's second factors, as shown to administrators (no secrets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MfaStatus {
+    /// A TOTP authenticator is enrolled and confirmed.
+    pub totp_confirmed: bool,
+    /// A TOTP enrollment was started but not confirmed yet.
+    pub totp_pending: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u64,
+    /// Registered passkeys and security keys.
+    pub passkeys: usize,
+}
+
 /// The directory of people.
 pub struct UserDirectory {
     users: Arc<dyn UserStore>,
@@ -121,6 +136,64 @@ impl UserDirectory {
             passwords,
             vault,
         }
+    }
+
+    /// A directory over one store that implements every people store, with the default
+    /// Argon2id parameters and hashing limits (used by the CLI).
+    pub fn open<S>(store: Arc<S>, master: &MasterKey) -> Result<Self, UserError>
+    where
+        S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
+    {
+        Ok(Self::open_with(
+            store,
+            master,
+            Argon2Params::default(),
+            HashingLimits::default(),
+        )?)
+    }
+
+    /// Like [`UserDirectory::open`], with the Argon2id parameters and hashing limits of the
+    /// `[login]` settings (what the server uses, so the CLI hashes the same way).
+    pub fn open_configured<S>(
+        store: Arc<S>,
+        master: &MasterKey,
+        people: &PeopleConfig,
+    ) -> Result<Self, PasswordError>
+    where
+        S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
+    {
+        let params = Argon2Params {
+            m_cost_kib: people.argon2_memory_kib,
+            t_cost: people.argon2_iterations,
+            p_cost: 1,
+        };
+        let mut limits = HashingLimits::default();
+        if people.max_concurrent_hashes > 0 {
+            limits.max_concurrent = people.max_concurrent_hashes;
+        }
+        limits.max_queued = people.max_queued_hashes;
+        Self::open_with(store, master, params, limits)
+    }
+
+    /// Like [`UserDirectory::open`], with chosen Argon2id parameters and hashing limits.
+    pub fn open_with<S>(
+        store: Arc<S>,
+        master: &MasterKey,
+        params: Argon2Params,
+        limits: HashingLimits,
+    ) -> Result<Self, PasswordError>
+    where
+        S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
+    {
+        let passwords = PasswordHasher::new(params, limits)?;
+        Ok(Self::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store,
+            passwords,
+            ProfileVault::new(master),
+        ))
     }
 
     /// The password hasher (its bounded pool).
@@ -191,7 +264,7 @@ impl UserDirectory {
             None => self.lookup_login(who).await?,
         };
         let record = record.ok_or(UserError::NotFound)?;
-        self.open(record)
+        self.open_record(record)
     }
 
     /// Fetches a user by id.
@@ -201,13 +274,13 @@ impl UserDirectory {
             .get_user(user_id)
             .await?
             .ok_or(UserError::NotFound)?;
-        self.open(record)
+        self.open_record(record)
     }
 
     /// All users, oldest first.
     pub async fn list(&self) -> Result<Vec<User>, UserError> {
         let records = self.users.list_users().await?;
-        records.into_iter().map(|r| self.open(r)).collect()
+        records.into_iter().map(|r| self.open_record(r)).collect()
     }
 
     /// Checks a login name (username or e-mail) and password. Unknown users, wrong
@@ -220,11 +293,25 @@ impl UserDirectory {
         password: &SecretString,
         now: i64,
     ) -> Result<Option<User>, UserError> {
+        self.authenticate_from(login, password, now, false).await
+    }
+
+    /// [`Self::authenticate`]; `trusted_device` (a browser that signed in to this account
+    /// before) may use the hashing pool's reserve queue when the ordinary one is full.
+    pub async fn authenticate_from(
+        &self,
+        login: &str,
+        password: &SecretString,
+        now: i64,
+        trusted_device: bool,
+    ) -> Result<Option<User>, UserError> {
         let record = self.lookup_login(login).await?;
-        let check = self
-            .passwords
-            .verify(record.as_ref().map(|r| r.password_hash.as_str()), password)
-            .await?;
+        let phc = record.as_ref().map(|r| r.password_hash.as_str());
+        let check = if trusted_device {
+            self.passwords.verify_trusted(phc, password).await?
+        } else {
+            self.passwords.verify(phc, password).await?
+        };
         let Some(record) = record else {
             return Ok(None);
         };
@@ -245,7 +332,7 @@ impl UserDirectory {
                 Err(e) => tracing::warn!(error = %e, "password re-hash failed"),
             }
         }
-        self.open(record).map(Some)
+        self.open_record(record).map(Some)
     }
 
     /// Enables or disables a user. Disabling signs them out everywhere and revokes their
@@ -295,6 +382,17 @@ impl UserDirectory {
         Ok(())
     }
 
+    /// The state of a user's second factors.
+    pub async fn mfa_status(&self, user_id: &str) -> Result<MfaStatus, UserError> {
+        let totp = self.mfa.get_totp(user_id).await?;
+        Ok(MfaStatus {
+            totp_confirmed: totp.as_ref().is_some_and(|t| t.confirmed),
+            totp_pending: totp.as_ref().is_some_and(|t| !t.confirmed),
+            recovery_codes_left: self.mfa.remaining_recovery_codes(user_id).await?,
+            passkeys: self.mfa.list_webauthn_credentials(user_id).await?.len(),
+        })
+    }
+
     /// A user's sessions, newest first.
     pub async fn sessions(&self, who: &str) -> Result<Vec<SessionRecord>, UserError> {
         let user = self.find(who).await?;
@@ -330,7 +428,7 @@ impl UserDirectory {
         }
     }
 
-    fn open(&self, record: UserRecord) -> Result<User, UserError> {
+    fn open_record(&self, record: UserRecord) -> Result<User, UserError> {
         let profile = self
             .vault
             .open(&record.user_id, &record.sealed_profile)

@@ -901,7 +901,7 @@ async fn logout_ends_the_session_and_its_refresh_tokens() {
 }
 
 /// Unknown users and wrong passwords cost the same: both run one Argon2id verification.
-/// Interleaved samples, compared by their medians; a shortcut for unknown users (no hash)
+/// Interleaved samples, compared by their fastest; a shortcut for unknown users (no hash)
 /// would make them 100x faster and fail this by far.
 #[tokio::test]
 async fn unknown_user_and_wrong_password_take_the_same_time() {
@@ -933,11 +933,16 @@ async fn unknown_user_and_wrong_password_take_the_same_time() {
     }
     unknown_times.sort();
     wrong_times.sort();
-    let (u, w) = (unknown_times[7].as_secs_f64(), wrong_times[7].as_secs_f64());
+    // The fastest samples: other tests running on the same cores only ever add time, so the
+    // minimum is the least noisy estimate of the work itself. Without the dummy hash an
+    // unknown user would cost a database lookup, about 100x less.
+    let (u, w) = (unknown_times[0].as_secs_f64(), wrong_times[0].as_secs_f64());
     let ratio = u / w;
     assert!(
-        (0.7..1.43).contains(&ratio),
-        "median unknown {u:.4}s vs wrong password {w:.4}s"
+        (0.6..1.67).contains(&ratio),
+        "fastest unknown {u:.4}s vs wrong password {w:.4}s; medians {:.4}s vs {:.4}s",
+        unknown_times[7].as_secs_f64(),
+        wrong_times[7].as_secs_f64()
     );
 }
 
@@ -1039,7 +1044,21 @@ async fn account_page_lists_and_revokes_sessions_and_enrolls_totp() {
             .await;
     }
     assert_eq!(laptop.get("/account").await.status, StatusCode::OK);
-    // Ada revokes every session from the laptop; the phone is signed out.
+    // Ada revokes every session from the laptop, its own last; the phone is signed out.
+    let laptop_cookie = laptop.cookies["__Host-rampart-session"].clone();
+    let hash =
+        rampart_idp::browser::secret_hash(&idp.server.people.hasher, "session", &laptop_cookie);
+    let own = idp
+        .server
+        .people
+        .sessions
+        .get_session_by_cookie(&hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .session_id;
+    let mut ids = ids.clone();
+    ids.sort_by_key(|id| *id == own);
     for id in &ids {
         laptop
             .post(
@@ -1089,4 +1108,133 @@ async fn account_page_lists_and_revokes_sessions_and_enrolls_totp() {
         "{}",
         next.location()
     );
+}
+
+/// A password hashed with older (weaker) parameters is re-hashed with the current ones at
+/// the next successful sign-in.
+#[tokio::test]
+async fn passwords_are_rehashed_when_the_parameters_change() {
+    use rampart_store::UserStore;
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let master = MasterKey::generate().unwrap();
+    let old = AuthServer::open(store.clone(), &master, IdpConfig::new(ISSUER))
+        .await
+        .unwrap();
+    let user = old
+        .people
+        .users
+        .create(
+            NewUser {
+                username: "ada".into(),
+                email: "ada@example.com".into(),
+                name: None,
+                phone: None,
+                roles: vec![],
+                groups: vec![],
+                password: SecretString::from(PASSWORD.to_owned()),
+            },
+            unix_now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        user.record.password_hash.starts_with("$argon2id$"),
+        "{}",
+        user.record.password_hash
+    );
+    assert!(user.record.password_hash.contains("m=19456,t=2,p=1"));
+    let mut config = IdpConfig::new(ISSUER);
+    config.people.argon2_iterations = 3;
+    let new = AuthServer::open(store.clone(), &master, config)
+        .await
+        .unwrap();
+    let password = SecretString::from(PASSWORD.to_owned());
+    assert!(
+        new.people
+            .users
+            .authenticate("ada", &password, unix_now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let stored = store.get_user(&user.record.user_id).await.unwrap().unwrap();
+    assert!(
+        stored.password_hash.contains("m=19456,t=3,p=1"),
+        "{}",
+        stored.password_hash
+    );
+    // Still the same password.
+    assert!(
+        new.people
+            .users
+            .authenticate("ada", &password, unix_now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// `prompt=login` and `max_age=0` make a signed-in user authenticate again, even within the
+/// same second as the previous sign-in; the sign-in during the request then satisfies them.
+#[tokio::test]
+async fn prompt_login_and_max_age_zero_force_a_new_sign_in() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    sign_in_for_code(&idp, &mut b, "spa").await;
+    for extra in ["&prompt=login", "&max_age=0"] {
+        let again = b.authorize("spa", extra).await;
+        assert!(
+            again.location().starts_with("/login?request="),
+            "{extra}: {}",
+            again.location()
+        );
+        let done = b.login(&again.location(), "ada", PASSWORD).await;
+        code_from(&done.location());
+    }
+    // An OpenID request must name its redirect URI, even with a single one registered.
+    let page = b
+        .get(&format!(
+            "/authorize?response_type=code&client_id=spa&scope=openid&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+}
+
+/// An attacker's failures lock the account for everyone else, but not for a browser in which
+/// the owner signed in before (device cookie): the lockout cannot be turned against the owner.
+#[tokio::test]
+async fn a_known_device_signs_in_while_the_account_is_locked() {
+    let idp = idp().await;
+    idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut owner = idp.browser();
+    sign_in_for_code(&idp, &mut owner, "spa").await;
+    assert!(owner.cookies.contains_key("__Host-rampart-device"));
+    // Forget the session, keep the device cookie.
+    owner.cookies.remove("__Host-rampart-session");
+    let mut attacker = idp.browser();
+    let start = attacker.authorize("spa", "").await;
+    let mut locked = false;
+    for _ in 0..15 {
+        let p = attacker
+            .login(&start.location(), "ada", "guess guess guess")
+            .await;
+        if p.status == StatusCode::TOO_MANY_REQUESTS {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "the attacker was never throttled");
+    let start = attacker.authorize("spa", "").await;
+    let p = attacker.login(&start.location(), "ada", PASSWORD).await;
+    assert_eq!(
+        p.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker's browser stays locked"
+    );
+    let start = owner.authorize("spa", "").await;
+    let done = owner.login(&start.location(), "ada", PASSWORD).await;
+    code_from(&done.location());
 }

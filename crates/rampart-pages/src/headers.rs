@@ -113,7 +113,9 @@ pub(crate) fn html_response(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     common_headers(headers);
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: with `no-referrer` Chromium sends `Origin: null` on
+    // same-origin form posts, which the origin check must then special-case.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     let csp = HeaderValue::from_str(&content_security_policy(form_action_origin))
         .unwrap_or_else(|_| HeaderValue::from_static(CSP_DEFAULT));
     headers.insert(CONTENT_SECURITY_POLICY, csp);

@@ -10,7 +10,7 @@
 //!
 //! * `Content-Type: text/html; charset=utf-8`, `Cache-Control: no-store`,
 //!   `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`,
-//!   `Referrer-Policy: no-referrer`, `Cross-Origin-Resource-Policy: same-origin`;
+//!   `Referrer-Policy: same-origin`, `Cross-Origin-Resource-Policy: same-origin`;
 //! * a strict `Content-Security-Policy` (see [`content_security_policy`]): no inline styles or
 //!   scripts anywhere, the only stylesheet and script are [`STYLESHEET_PATH`] and
 //!   [`WEBAUTHN_SCRIPT_PATH`], served by [`Pages::stylesheet`] and [`Pages::webauthn_script`].

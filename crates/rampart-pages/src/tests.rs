@@ -141,7 +141,7 @@ fn every_page_renders_with_sample_data_and_headers() {
         );
         assert_eq!(
             header(response, http::header::REFERRER_POLICY),
-            "no-referrer",
+            "same-origin",
             "{name}"
         );
         assert!(header(response, CONTENT_SECURITY_POLICY).starts_with("default-src 'none'"));

@@ -330,6 +330,9 @@ pub trait AuthCodeStore: Send + Sync {
         request_id: &str,
         pending: Option<(&str, &[u8])>,
     ) -> Result<()>;
+    /// Replaces the parameters of a request (e.g. to record that the user signed in during
+    /// it). `NotFound` if absent.
+    async fn set_auth_request_params(&self, request_id: &str, params_json: &str) -> Result<()>;
     /// Deletes a request (done or abandoned). Succeeds if absent.
     async fn delete_auth_request(&self, request_id: &str) -> Result<()>;
 

@@ -293,6 +293,15 @@ impl AuthCodeStore for SqliteStore {
         one_row(done)
     }
 
+    async fn set_auth_request_params(&self, request_id: &str, params_json: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE auth_requests SET params_json = ? WHERE request_id = ?")
+            .bind(params_json)
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        one_row(done)
+    }
+
     async fn delete_auth_request(&self, request_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM auth_requests WHERE request_id = ?")
             .bind(request_id)

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use rampart_crypto::ExposeSecret;
 use rampart_idp::api_keys::NewApiKey;
-use rampart_idp::clients::NewClient;
+use rampart_idp::clients::{FlowSettings, NewClient};
 use rampart_idp::endpoints::admin::{ApiKeyView, ClientView, key_views, parse_jwt_alg};
 use rampart_idp::keys::KeyFamily;
 use rampart_idp::{ApiKeyRegistry, ClientRegistry, KeyManager, unix_now};
@@ -40,6 +40,28 @@ pub enum AuthMethodArg {
     PrivateKeyJwt,
 }
 
+/// Grant types on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum GrantTypeArg {
+    /// Service to service, with the client's own credentials.
+    ClientCredentials,
+    /// People signing in through the browser (with PKCE).
+    AuthorizationCode,
+    /// Refresh tokens (needs authorization_code).
+    RefreshToken,
+}
+
+impl GrantTypeArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            GrantTypeArg::ClientCredentials => "client_credentials",
+            GrantTypeArg::AuthorizationCode => "authorization_code",
+            GrantTypeArg::RefreshToken => "refresh_token",
+        }
+    }
+}
+
 /// `rampart client ...`.
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
@@ -53,18 +75,37 @@ pub enum ClientCommand {
         /// Space-separated scopes the client may request.
         #[arg(long, default_value = "")]
         scope: String,
-        /// An audience (resource URI) the client may get tokens for; repeatable.
-        #[arg(long = "audience", required = true)]
+        /// An audience (resource URI) the client may get tokens for; repeatable. Required
+        /// with client_credentials.
+        #[arg(long = "audience")]
         audiences: Vec<String>,
         /// Access-token format.
         #[arg(long, value_enum, default_value = "jwt")]
         token_format: TokenFormatArg,
-        /// Token endpoint authentication method.
-        #[arg(long, value_enum, default_value = "client_secret_basic")]
-        auth_method: AuthMethodArg,
+        /// Token endpoint authentication method [default: client_secret_basic].
+        #[arg(long, value_enum)]
+        auth_method: Option<AuthMethodArg>,
         /// The client's public JWKS, for private_key_jwt.
         #[arg(long, value_name = "F")]
         jwks_file: Option<PathBuf>,
+        /// A grant type the client may use; repeatable [default: client_credentials].
+        #[arg(long = "grant-type", value_enum, value_name = "G")]
+        grant_types: Vec<GrantTypeArg>,
+        /// A redirect URI for the authorization code flow (exact match); repeatable.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (browser or native app): auth method none, no secret, PKCE only.
+        #[arg(long, conflicts_with_all = ["auth_method", "jwks_file"])]
+        public: bool,
+        /// A first-party client: its users are not asked for consent.
+        #[arg(long)]
+        first_party: bool,
+        /// Every sign-in for this client needs a second factor.
+        #[arg(long)]
+        require_mfa: bool,
+        /// Authorization requests must be pushed first (PAR, RFC 9126).
+        #[arg(long)]
+        require_par: bool,
         /// Access-token lifetime in seconds.
         #[arg(long)]
         ttl: Option<i64>,
@@ -200,20 +241,26 @@ fn registry(data: &DataDir) -> ClientRegistry {
     ClientRegistry::new(data.store.clone(), data.master.secret_hasher(), &config)
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())
 }
 
 fn print_client(view: &ClientView) {
-    println!("client_id:    {}", view.client_id);
-    println!("name:         {}", view.name);
-    println!("auth_method:  {}", view.auth_method.as_str());
-    println!("scope:        {}", view.scopes.join(" "));
-    println!("audiences:    {}", view.audiences.join(" "));
-    println!("token_format: {}", view.token_format.as_str());
-    println!("ttl:          {} s", view.access_token_ttl_secs);
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!("client_id:     {}", view.client_id);
+    println!("name:          {}", view.name);
+    println!("auth_method:   {}", view.auth_method.as_str());
+    println!("scope:         {}", view.scopes.join(" "));
+    println!("audiences:     {}", view.audiences.join(" "));
+    println!("token_format:  {}", view.token_format.as_str());
+    println!("ttl:           {} s", view.access_token_ttl_secs);
+    println!("grant_types:   {}", view.grant_types.join(" "));
+    println!("redirect_uris: {}", view.redirect_uris.join(" "));
+    println!("first_party:   {}", yes_no(view.first_party));
+    println!("require_mfa:   {}", yes_no(view.require_mfa));
+    println!("require_par:   {}", yes_no(view.require_par));
 }
 
 /// Runs a client command.
@@ -227,6 +274,12 @@ pub async fn client(command: ClientCommand) -> Result<(), String> {
             token_format,
             auth_method,
             jwks_file,
+            grant_types,
+            redirect_uris,
+            public,
+            first_party,
+            require_mfa,
+            require_par,
             ttl,
             client_id,
             json,
@@ -249,14 +302,25 @@ pub async fn client(command: ClientCommand) -> Result<(), String> {
                     TokenFormatArg::PasetoPublic => ClientTokenFormat::PasetoPublic,
                     TokenFormatArg::PasetoLocal => ClientTokenFormat::PasetoLocal,
                 },
-                auth_method: match auth_method {
-                    AuthMethodArg::ClientSecretBasic => ClientAuthMethod::ClientSecretBasic,
-                    AuthMethodArg::ClientSecretPost => ClientAuthMethod::ClientSecretPost,
-                    AuthMethodArg::PrivateKeyJwt => ClientAuthMethod::PrivateKeyJwt,
+                auth_method: match (public, auth_method) {
+                    (true, _) => ClientAuthMethod::None,
+                    (false, None | Some(AuthMethodArg::ClientSecretBasic)) => {
+                        ClientAuthMethod::ClientSecretBasic
+                    }
+                    (false, Some(AuthMethodArg::ClientSecretPost)) => {
+                        ClientAuthMethod::ClientSecretPost
+                    }
+                    (false, Some(AuthMethodArg::PrivateKeyJwt)) => ClientAuthMethod::PrivateKeyJwt,
                 },
                 jwks,
                 ttl_secs: ttl,
-                flows: Default::default(),
+                flows: FlowSettings {
+                    grant_types: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
+                    redirect_uris,
+                    first_party,
+                    require_mfa,
+                    require_par,
+                },
             };
             let created = registry(&dir)
                 .create(new, unix_now())
@@ -270,12 +334,16 @@ pub async fn client(command: ClientCommand) -> Result<(), String> {
                 print_json(&serde_json::json!({
                     "client_id": created.record.client_id,
                     "client_secret": secret,
+                    "token_endpoint_auth_method": created.record.auth_method,
+                    "grant_types": created.record.grant_types,
                 }))?;
             } else {
                 println!("client_id:     {}", created.record.client_id);
                 if let Some(secret) = secret {
                     println!("client_secret: {secret}");
                     println!("(the secret is shown only now; it is stored as a keyed hash)");
+                } else if created.record.auth_method == ClientAuthMethod::None {
+                    println!("(a public client: no secret; it must use PKCE)");
                 }
             }
             dir.store.close().await;
@@ -290,11 +358,13 @@ pub async fn client(command: ClientCommand) -> Result<(), String> {
             } else {
                 for v in &views {
                     println!(
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}",
                         v.client_id,
                         v.name,
                         v.token_format.as_str(),
-                        v.scopes.join(" ")
+                        v.scopes.join(" "),
+                        v.auth_method.as_str(),
+                        v.grant_types.join(",")
                     );
                 }
             }

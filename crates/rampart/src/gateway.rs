@@ -25,9 +25,19 @@
 //! certificate keeps the previous one.
 //!
 //! Kept across reloads: the listeners (a changed `listen`, `admin_listen`,
-//! `limits.max_connections`, `limits.header_read_timeout` or `client_ca_file` is logged as
-//! needing a restart; the client CA bundle is read once, at startup),
-//! the audit sink and the metrics. Rate limiter buckets start afresh with each new pipeline.
+//! `limits.max_connections`, `limits.header_read_timeout`, `limits.idle_timeout` or
+//! `client_ca_file` is logged as needing a restart; the client CA bundle is read once, at
+//! startup), the audit sink and the metrics; the fetched keys of issuers whose settings did
+//! not change; the health (active and passive) of upstreams still in the same route. Local
+//! rate limiter buckets start afresh with each new pipeline (shared ones live in Redis). The
+//! health-check tasks of the previous pipeline are stopped, the new pipeline's started.
+//!
+//! # Readiness
+//!
+//! `/readyz` on the admin listener answers 503 with a short JSON reason until the keys of every
+//! issuer have been fetched once (fetched at start, then retried every 2 s until they are) and
+//! every route with a `health_check` has an upstream up; 200 after (see
+//! [`rampart_gateway::readiness`]). `/healthz` is liveness only.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,7 +46,10 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::Request;
 use hyper::body::Incoming;
-use rampart_gateway::{AuditSink, ConnectionInfo, Gateway, GatewayConfig, GatewayHandle};
+use rampart_gateway::health::HealthChecks;
+use rampart_gateway::{
+    AuditSink, ConnectionInfo, Gateway, GatewayConfig, GatewayHandle, Readiness,
+};
 use rampart_guard::{Guard, GuardConfig, IssuerConfig};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -211,13 +224,17 @@ pub async fn start(
         }
     };
     let guard = guard(config)?;
-    let prefetch = guard.clone();
-    tokio::spawn(async move { prefetch.prefetch().await });
     let audit = AuditSink::spawn(Box::new(std::io::stdout()), AUDIT_QUEUE);
     let gateway =
-        Gateway::new(config, Arc::new(guard), audit.clone()).map_err(|e| e.to_string())?;
+        Gateway::new(config, Arc::new(guard.clone()), audit.clone()).map_err(|e| e.to_string())?;
     let metrics = rampart_gateway::install_recorder().map_err(|e| format!("metrics: {e}"))?;
     let pipeline = GatewayHandle::new(gateway.service::<Incoming>());
+    let health = gateway.start_health_checks();
+    let prefetching = fetch_keys_until_fetched(guard.clone());
+    let live = Arc::new(RwLock::new(Live {
+        guard,
+        gateway: gateway.clone(),
+    }));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -234,7 +251,17 @@ pub async fn start(
         let _ = stop_tx.send(true);
     });
 
-    let admin_router = rampart_gateway::admin_router(metrics);
+    let readiness = Arc::clone(&live);
+    let admin_router = rampart_gateway::admin_router_with_readiness(
+        metrics,
+        Arc::new(move || {
+            let live = readiness.read().unwrap_or_else(PoisonError::into_inner);
+            Readiness {
+                issuers_without_keys: live.guard.issuers_without_keys(),
+                routes_without_healthy_upstream: live.gateway.unready_routes(),
+            }
+        }),
+    );
     let mut admin_stop = stop_rx.clone();
     tokio::spawn(async move {
         let stop = async move {
@@ -256,10 +283,16 @@ pub async fn start(
         audit,
         cert,
         apply: Box::new(move |gateway: Gateway| replace.replace(gateway.service::<Incoming>())),
+        live,
+        health,
+        prefetching,
     };
     tokio::spawn(reloader.run(hangup, stop_rx.clone()));
 
     let l = &config.limits;
+    // Unset: as long as the header read timeout (idle HTTP/1.1 connections close as before,
+    // and a connection that never sends a byte is cut like a slow one).
+    let idle_timeout = Duration::from_secs(l.idle_timeout.unwrap_or(l.header_read_timeout));
     let limits = LimitSettings {
         max_connections: l.max_connections,
         header_read_timeout: l.header_read_timeout,
@@ -286,7 +319,15 @@ pub async fn start(
         let stop = async move {
             let _ = gw_stop.wait_for(|s| *s).await;
         };
-        crate::listener::serve_tls(listener, tls, make_service, &limits, stop).await;
+        crate::listener::serve_tls_with_idle_timeout(
+            listener,
+            tls,
+            make_service,
+            &limits,
+            Some(idle_timeout),
+            stop,
+        )
+        .await;
     });
     Ok(RunningGateway { listen, admin })
 }
@@ -317,6 +358,45 @@ struct Reloader {
     cert: Option<Arc<ReloadableCert>>,
     /// Makes a new gateway the one serving.
     apply: Box<dyn Fn(Gateway) + Send + Sync>,
+    /// The guard and gateway serving, for `/readyz` and the next reload.
+    live: Arc<RwLock<Live>>,
+    /// The health-check tasks of the serving gateway (dropping it stops them).
+    health: HealthChecks,
+    /// Stops the key fetching of the serving guard when dropped.
+    prefetching: tokio::sync::watch::Sender<()>,
+}
+
+/// What serves now: read by `/readyz`, replaced on every reload.
+struct Live {
+    guard: Guard,
+    gateway: Gateway,
+}
+
+/// How often the keys of issuers never fetched are asked for again (each issuer's own
+/// refresh limit, 10 s, still applies).
+const KEY_RETRY: Duration = Duration::from_secs(2);
+
+/// Fetches the keys of every issuer now, and again until each has been fetched once (so the
+/// gateway becomes ready without waiting for a token to arrive). Stops when the returned
+/// sender is dropped.
+fn fetch_keys_until_fetched(guard: Guard) -> tokio::sync::watch::Sender<()> {
+    let (stop, mut stopped) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        let fetch = async {
+            loop {
+                guard.prefetch().await;
+                if guard.issuers_without_keys().is_empty() {
+                    return;
+                }
+                tokio::time::sleep(KEY_RETRY).await;
+            }
+        };
+        tokio::select! {
+            _ = stopped.changed() => {}
+            () = fetch => {}
+        }
+    });
+    stop
 }
 
 impl Reloader {
@@ -404,6 +484,18 @@ impl Reloader {
         let guard = guard(&config)?;
         let gateway = Gateway::new(&config, Arc::new(guard.clone()), self.audit.clone())
             .map_err(|e| e.to_string())?;
+        {
+            // Keys of unchanged issuers and the health of the same upstreams carry over.
+            let live = self.live.read().unwrap_or_else(PoisonError::into_inner);
+            for issuer in config
+                .issuers
+                .iter()
+                .filter(|i| self.applied.issuers.contains(i))
+            {
+                guard.inherit_keys(&live.guard, &issuer.issuer);
+            }
+            gateway.inherit_upstream_health(&live.gateway);
+        }
         let tls = match (&self.cert, &config.tls_cert, &config.tls_key) {
             (Some(_), Some(cert), Some(key)) => Some(tls_from_files(cert, key)?),
             (Some(_), _, _) => {
@@ -424,11 +516,15 @@ impl Reloader {
         };
         self.warn_restart_needed(&config);
 
-        (self.apply)(gateway);
+        let health = gateway.start_health_checks();
+        (self.apply)(gateway.clone());
         if let (Some(cert), Some(tls)) = (&self.cert, &tls) {
             cert.set(tls);
         }
-        tokio::spawn(async move { guard.prefetch().await });
+        // The previous tasks stop as their handles are dropped here.
+        self.prefetching = fetch_keys_until_fetched(guard.clone());
+        self.health = health;
+        *self.live.write().unwrap_or_else(PoisonError::into_inner) = Live { guard, gateway };
         self.applied = config;
         Ok(())
     }
@@ -465,6 +561,10 @@ impl Reloader {
             (
                 "gateway.limits.header_read_timeout",
                 old.limits.header_read_timeout != new.limits.header_read_timeout,
+            ),
+            (
+                "gateway.limits.idle_timeout",
+                old.limits.idle_timeout != new.limits.idle_timeout,
             ),
             (
                 "gateway.client_ca_file",

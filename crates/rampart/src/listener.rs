@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use rampart_gateway::idle::{ConnectionActivity, IdleIo, TrackActivity};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -29,6 +30,30 @@ pub async fn serve_tls<F, S, B>(
     tls: Arc<rustls::ServerConfig>,
     make_service: F,
     limits: &LimitSettings,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_tls_with_idle_timeout(listener, tls, make_service, limits, None, shutdown).await;
+}
+
+/// [`serve_tls`] with an idle timeout for keep-alive connections: with `Some(idle)`, a
+/// connection with no request in progress for `idle` is closed, and hyper's HTTP/1.1 header
+/// timer (which would otherwise also bound idle time) is replaced by one that runs from the
+/// first byte of each request head (see [`rampart_gateway::idle`]).
+pub async fn serve_tls_with_idle_timeout<F, S, B>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    make_service: F,
+    limits: &LimitSettings,
+    idle_timeout: Option<Duration>,
     shutdown: impl std::future::Future<Output = ()>,
 ) where
     F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
@@ -84,12 +109,24 @@ pub async fn serve_tls<F, S, B>(
                         return;
                     }
                 };
-            let service = make_service(peer, client_cert_identity(tls_stream.get_ref().1));
+            let session = tls_stream.get_ref().1;
+            let activity = idle_timeout.map(|idle| {
+                let h2 = session.alpn_protocol() == Some(b"h2".as_slice());
+                ConnectionActivity::new(idle, header_timeout, h2)
+            });
+            let service = TrackActivity::new(
+                make_service(peer, client_cert_identity(session)),
+                activity.clone(),
+            );
+            // With an idle timeout, IdleIo runs the header timer (hyper's would also end idle
+            // keep-alive connections after header_read_timeout).
+            let hyper_header_timeout = activity.is_none().then_some(header_timeout);
+            let io = IdleIo::new(tls_stream, activity);
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
+                .header_read_timeout(hyper_header_timeout)
                 .max_buf_size(max_header_bytes.max(8192));
             builder
                 .http2()
@@ -98,7 +135,7 @@ pub async fn serve_tls<F, S, B>(
                 .max_concurrent_streams(128)
                 .keep_alive_interval(Some(Duration::from_secs(30)));
             let hyper_service = TowerToHyperService::new(service);
-            let connection = builder.serve_connection(TokioIo::new(tls_stream), hyper_service);
+            let connection = builder.serve_connection(TokioIo::new(io), hyper_service);
             if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }

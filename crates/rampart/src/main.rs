@@ -1,9 +1,10 @@
-//! `rampart`: the single binary. `serve` runs the authorization server; `client`, `key` and
-//! `api-key` manage the same data directory, also while `serve` runs.
+//! `rampart`: the single binary. `serve` runs the authorization server; `client`, `key`,
+//! `api-key` and `user` manage the same data directory, also while `serve` runs.
 
 #![forbid(unsafe_code)]
 
 mod cli;
+mod cli_user;
 mod demo;
 mod dev_tls;
 mod gateway;
@@ -63,6 +64,9 @@ enum Command {
     /// Manage API keys (verified by introspection).
     #[command(subcommand, name = "api-key")]
     ApiKey(cli::ApiKeyCommand),
+    /// Manage the people who sign in (users, their second factors and sessions).
+    #[command(subcommand)]
+    User(cli_user::UserCommand),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
             Command::Client(command) => cli::client(command).await,
             Command::Key(command) => cli::key(command).await,
             Command::ApiKey(command) => cli::api_key(command).await,
+            Command::User(command) => cli_user::user(command).await,
         }
     });
     match result {

@@ -605,11 +605,29 @@ async fn discovery_documents_match_the_server() {
             server.url("/introspect").as_str()
         );
         assert_eq!(meta["revocation_endpoint"], server.url("/revoke").as_str());
-        assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            meta["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
+        assert_eq!(meta["response_types_supported"], json!(["code"]));
+        assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(
+            meta["pushed_authorization_request_endpoint"],
+            server.url("/par").as_str()
+        );
         // Every advertised endpoint answers.
         for endpoint in ["jwks_uri", "paserk_uri"] {
             let url = meta[endpoint].as_str().unwrap();
             assert_eq!(server.http.get(url).send().await.unwrap().status(), 200);
+        }
+        if path.contains("openid") {
+            assert_eq!(meta["userinfo_endpoint"], server.url("/userinfo").as_str());
+            assert_eq!(meta["end_session_endpoint"], server.url("/logout").as_str());
+            // Without a token, userinfo asks for one (RFC 6750), it does not 404.
+            let url = meta["userinfo_endpoint"].as_str().unwrap();
+            let res = server.http.get(url).send().await.unwrap();
+            assert_eq!(res.status(), 401);
+            assert!(res.headers().contains_key("www-authenticate"));
         }
     }
 }

@@ -453,3 +453,31 @@ fn rejection_messages_are_user_facing() {
     );
     assert!(!PasswordError::Busy.to_string().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_devices_still_queue_when_the_ordinary_queue_is_full() {
+    let h = hasher(FAST, 1, 1);
+    let held = h.inner.semaphore.clone().try_acquire_owned().unwrap();
+    let flood = {
+        let h = h.clone();
+        tokio::spawn(async move { h.verify(None, &secret("guess one")).await })
+    };
+    wait_until(|| h.inner.waiting.load(Ordering::Acquire) == 1).await;
+    assert!(matches!(
+        h.verify(None, &secret("guess two")).await,
+        Err(PasswordError::Busy)
+    ));
+    let trusted = {
+        let h = h.clone();
+        tokio::spawn(async move { h.verify_trusted(None, &secret("the owner")).await })
+    };
+    wait_until(|| h.inner.waiting.load(Ordering::Acquire) == 2).await;
+    // The reserve is bounded too.
+    assert!(matches!(
+        h.verify_trusted(None, &secret("a third")).await,
+        Err(PasswordError::Busy)
+    ));
+    drop(held);
+    assert!(flood.await.unwrap().is_ok());
+    assert!(trusted.await.unwrap().is_ok());
+}

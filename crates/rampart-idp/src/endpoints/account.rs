@@ -62,8 +62,11 @@ fn describe_amr(amr: &[String]) -> String {
             "otp" => "authenticator app",
             "hwk" => "passkey",
             "mfa" => "recovery code",
+            // RFC 8176 "user": the passkey verified the user; implied by "passkey" here.
+            "user" => "",
             other => other,
         })
+        .filter(|n| !n.is_empty())
         .collect();
     names.join(" and ")
 }

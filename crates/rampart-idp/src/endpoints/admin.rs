@@ -1,5 +1,6 @@
 //! The admin API (`/admin/v1/...`): clients, keys and API keys, for remote use. The same
-//! operations as the `rampart client`, `rampart key` and `rampart api-key` commands.
+//! operations as the `rampart client`, `rampart key` and `rampart api-key` commands. Users
+//! and sessions are in [`super::admin_users`].
 //!
 //! Calls carry a Bearer access token issued by this server with audience
 //! [`ADMIN_AUDIENCE`] and scope [`ADMIN_SCOPE`] (the bootstrap `rampart-admin` client gets
@@ -17,7 +18,7 @@ use rampart_token::{AudienceCheck, JwtAlg};
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::NewApiKey;
-use crate::clients::{NewClient, RegistryError};
+use crate::clients::{FlowSettings, NewClient, RegistryError};
 use crate::config::{ADMIN_AUDIENCE, ADMIN_SCOPE};
 use crate::error::Problem;
 use crate::keys::{KeyFamily, KeyManager};
@@ -32,6 +33,8 @@ pub struct ClientView {
     pub name: String,
     /// Token endpoint authentication method.
     pub auth_method: ClientAuthMethod,
+    /// The same, under its RFC 7591 name (`none` for a public client).
+    pub token_endpoint_auth_method: ClientAuthMethod,
     /// Scopes it may request.
     pub scopes: Vec<String>,
     /// Audiences it may request.
@@ -40,6 +43,16 @@ pub struct ClientView {
     pub token_format: ClientTokenFormat,
     /// Access-token lifetime in seconds.
     pub access_token_ttl_secs: i64,
+    /// Grant types it may use.
+    pub grant_types: Vec<String>,
+    /// Registered redirect URIs (exact match).
+    pub redirect_uris: Vec<String>,
+    /// A first-party client: no consent page.
+    pub first_party: bool,
+    /// Every sign-in for this client needs a second factor.
+    pub require_mfa: bool,
+    /// Authorization requests must be pushed (RFC 9126).
+    pub require_par: bool,
     /// Created, unix seconds.
     pub created_at: i64,
     /// Last changed, unix seconds.
@@ -52,10 +65,16 @@ impl From<&ClientRecord> for ClientView {
             client_id: r.client_id.clone(),
             name: r.name.clone(),
             auth_method: r.auth_method,
+            token_endpoint_auth_method: r.auth_method,
             scopes: r.scopes.clone(),
             audiences: r.audiences.clone(),
             token_format: r.token_format,
             access_token_ttl_secs: r.access_token_ttl_secs,
+            grant_types: r.grant_types.clone(),
+            redirect_uris: r.redirect_uris.clone(),
+            first_party: r.first_party,
+            require_mfa: r.require_mfa,
+            require_par: r.require_par,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -170,16 +189,36 @@ pub struct CreateClientRequest {
     /// Space-separated scopes.
     #[serde(default)]
     pub scope: String,
-    /// Audiences.
+    /// Audiences; required with `client_credentials`.
+    #[serde(default)]
     pub audiences: Vec<String>,
     /// `jwt`, `paseto-public` or `paseto-local`; default `jwt`.
     pub token_format: Option<ClientTokenFormat>,
-    /// Default `client_secret_basic`.
+    /// Default `client_secret_basic` (`none` when `public`).
     pub auth_method: Option<ClientAuthMethod>,
     /// The client's public JWKS, for `private_key_jwt`.
     pub jwks: Option<serde_json::Value>,
     /// Access-token lifetime in seconds.
     pub ttl: Option<i64>,
+    /// `client_credentials`, `authorization_code`, `refresh_token`; default
+    /// `["client_credentials"]`.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// Redirect URIs for the authorization code flow.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// A public client (auth method `none`, no secret; PKCE only).
+    #[serde(default)]
+    pub public: bool,
+    /// Skip the consent page.
+    #[serde(default)]
+    pub first_party: bool,
+    /// Every sign-in for this client needs a second factor.
+    #[serde(default)]
+    pub require_mfa: bool,
+    /// Authorization requests must be pushed (RFC 9126).
+    #[serde(default)]
+    pub require_par: bool,
 }
 
 /// The body of `POST /admin/v1/keys/rotate`.
@@ -202,7 +241,7 @@ pub fn parse_jwt_alg(s: &str) -> Option<JwtAlg> {
     }
 }
 
-fn require_admin(server: &AuthServer, headers: &HeaderMap) -> Result<(), Problem> {
+pub(crate) fn require_admin(server: &AuthServer, headers: &HeaderMap) -> Result<(), Problem> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -238,7 +277,7 @@ fn registry_problem(e: RegistryError) -> Problem {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(body)
         .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
 }
@@ -262,18 +301,34 @@ pub async fn create_client(
 ) -> Result<Response, Problem> {
     require_admin(&server, &headers)?;
     let request: CreateClientRequest = parse_json(&body)?;
+    let auth_method = match (request.public, request.auth_method) {
+        (false, method) => method.unwrap_or(ClientAuthMethod::ClientSecretBasic),
+        (true, None | Some(ClientAuthMethod::None)) => ClientAuthMethod::None,
+        (true, Some(_)) => {
+            return Err(Problem::bad_request(
+                "public: a public client has auth_method none",
+            ));
+        }
+    };
+    if request.public && request.jwks.is_some() {
+        return Err(Problem::bad_request("public: a public client has no JWKS"));
+    }
     let new = NewClient {
         client_id: request.client_id,
         name: request.name,
         scopes: vec![request.scope],
         audiences: request.audiences,
         token_format: request.token_format.unwrap_or(ClientTokenFormat::Jwt),
-        auth_method: request
-            .auth_method
-            .unwrap_or(ClientAuthMethod::ClientSecretBasic),
+        auth_method,
         jwks: request.jwks.map(|v| v.to_string()),
         ttl_secs: request.ttl,
-        flows: Default::default(),
+        flows: FlowSettings {
+            grant_types: request.grant_types,
+            redirect_uris: request.redirect_uris,
+            first_party: request.first_party,
+            require_mfa: request.require_mfa,
+            require_par: request.require_par,
+        },
     };
     let created = server
         .clients

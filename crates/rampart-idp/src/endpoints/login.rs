@@ -87,7 +87,7 @@ fn browser_binding(server: &AuthServer, csrf_token: &str) -> Vec<u8> {
     browser::secret_hash(&server.people.hasher, "pending-login", csrf_token)
 }
 
-fn pending_user<'r>(
+pub(crate) fn pending_user<'r>(
     server: &AuthServer,
     request: &'r AuthRequestRecord,
     csrf_token: &str,
@@ -135,7 +135,7 @@ pub async fn login_page(
         username: params.login_hint.clone().unwrap_or_default(),
         error: None,
         form_action_origin: form_action_origin(&params),
-        passkey_available: false,
+        passkey_available: server.people.passkeys.enabled(),
     };
     with_csrf_cookie(page(server.people.pages.login(&view)), csrf.set_cookie)
 }
@@ -162,6 +162,15 @@ pub async fn login_submit(
     let account = normalize_username(&login)
         .unwrap_or_else(|| login.to_lowercase().chars().take(256).collect());
     let ip = client_ip(&parts);
+    // A browser that signed in to this account before has its own throttling bucket (an
+    // attacker's failures do not lock the owner out) and the hashing pool's reserve queue.
+    let now = unix_now();
+    let device = browser::cookie(headers, browser::DEVICE_COOKIE)
+        .and_then(|c| browser::trusted_device(&people.hasher, c, &account, now));
+    let throttle_key = match device {
+        Some(id) => format!("device:{id}"),
+        None => account.clone(),
+    };
     let render_error = |status: StatusCode, message: String, retry_after: Option<u64>| {
         let server = server.clone();
         let sub_request = sub.request.request_id.clone();
@@ -176,7 +185,7 @@ pub async fn login_submit(
                 username: login,
                 error: Some(message),
                 form_action_origin: form_action_origin(&params),
-                passkey_available: false,
+                passkey_available: server.people.passkeys.enabled(),
             };
             let mut r = page(server.people.pages.login(&view));
             *r.status_mut() = status;
@@ -187,7 +196,7 @@ pub async fn login_submit(
             r
         }
     };
-    match people.throttle.check(&account, ip, Instant::now()) {
+    match people.throttle.check(&throttle_key, ip, Instant::now()) {
         ThrottleDecision::Allow => {}
         ThrottleDecision::Wait { retry_after } | ThrottleDecision::Locked { retry_after } => {
             let secs = retry_after.as_secs().max(1);
@@ -199,8 +208,12 @@ pub async fn login_submit(
             .await;
         }
     }
-    let now = unix_now();
-    let user = match people.users.authenticate(&login, &password, now).await {
+
+    let user = match people
+        .users
+        .authenticate_from(&login, &password, now, device.is_some())
+        .await
+    {
         Ok(u) => u,
         Err(UserError::Busy) => {
             return render_error(
@@ -216,7 +229,9 @@ pub async fn login_submit(
         }
     };
     let Some(user) = user else {
-        let decision = people.throttle.record_failure(&account, ip, Instant::now());
+        let decision = people
+            .throttle
+            .record_failure(&throttle_key, ip, Instant::now());
         people.events.emit(event(
             EventKind::LoginFailed,
             None,
@@ -238,7 +253,14 @@ pub async fn login_submit(
         )
         .await;
     };
-    people.throttle.record_success(&account, ip);
+    people.throttle.record_success(&throttle_key, ip);
+    // Remember this browser for this account (only when it is not remembered already).
+    let device_cookie = match device {
+        Some(_) => None,
+        None => browser::device_cookie(&people.hasher, &account, now).map(|v| {
+            browser::set_cookie(browser::DEVICE_COOKIE, &v, Some(browser::DEVICE_TTL_SECS))
+        }),
+    };
     let user_id = user.record.user_id.clone();
     let client_requires = match server.clients.lookup(&sub.params.client_id).await {
         Ok(Some(c)) => c.record.require_mfa,
@@ -259,9 +281,12 @@ pub async fn login_submit(
             tracing::error!(error = %e, "pending user not stored");
             return internal(&server);
         }
-        return see_other(&format!("/login/mfa?request={}", sub.request.request_id));
+        return with_cookies(
+            see_other(&format!("/login/mfa?request={}", sub.request.request_id)),
+            device_cookie,
+        );
     }
-    flow::signed_in(
+    let response = flow::signed_in(
         &server,
         headers,
         &sub.request,
@@ -269,7 +294,8 @@ pub async fn login_submit(
         &user_id,
         vec!["pwd".into()],
     )
-    .await
+    .await;
+    with_cookies(response, device_cookie)
 }
 
 /// `GET /login/mfa`: the code page, or enrollment when the user has no factor yet.
@@ -294,7 +320,15 @@ pub async fn mfa_page(
             return internal(&server);
         }
     };
-    if !totp.as_ref().is_some_and(|t| t.confirmed) {
+    let has_totp = totp.as_ref().is_some_and(|t| t.confirmed);
+    let has_webauthn = match server.people.mfa.list_webauthn_credentials(user_id).await {
+        Ok(keys) => !keys.is_empty(),
+        Err(e) => {
+            tracing::error!(error = %e, "passkey lookup failed");
+            return internal(&server);
+        }
+    };
+    if !has_totp && !has_webauthn {
         return see_other(&format!("/login/totp?request={}", request.request_id));
     }
     let view = MfaView {
@@ -302,8 +336,8 @@ pub async fn mfa_page(
         csrf_token: csrf.token,
         client_name: client_name(&server, &params.client_id).await,
         error: None,
-        has_totp: true,
-        has_webauthn: false,
+        has_totp,
+        has_webauthn: has_webauthn && server.people.passkeys.enabled(),
         form_action_origin: form_action_origin(&params),
     };
     with_csrf_cookie(page(server.people.pages.mfa(&view)), csrf.set_cookie)
@@ -479,15 +513,11 @@ pub async fn totp_page(
     let Some(user_id) = pending_user(&server, &request, &csrf.token).map(str::to_owned) else {
         return see_other(&format!("/login?request={}", request.request_id));
     };
-    match server.people.mfa.get_totp(&user_id).await {
-        Ok(Some(t)) if t.confirmed => {
-            return see_other(&format!("/login/mfa?request={}", request.request_id));
-        }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!(error = %e, "TOTP lookup failed");
-            return internal(&server);
-        }
+    // Enrollment only for a user without any second factor (TOTP or passkey).
+    match flow::has_second_factor(&server, &user_id).await {
+        Ok(true) => return see_other(&format!("/login/mfa?request={}", request.request_id)),
+        Ok(false) => {}
+        Err(r) => return r,
     }
     let response = match enrollment_view(
         &server,
@@ -570,6 +600,11 @@ pub async fn totp_submit(
     else {
         return see_other(&format!("/login?request={}", sub.request.request_id));
     };
+    match flow::has_second_factor(&server, &user_id).await {
+        Ok(true) => return see_other(&format!("/login/mfa?request={}", sub.request.request_id)),
+        Ok(false) => {}
+        Err(r) => return r,
+    }
     let code = sub.form.get("code").unwrap_or_default();
     let codes = match confirm_totp(&server, &user_id, code).await {
         Ok(Some(codes)) => codes,
@@ -615,6 +650,9 @@ pub async fn totp_submit(
         .await
     {
         tracing::warn!(error = %e, "pending user not cleared");
+    }
+    if let Err(r) = flow::remember_sign_in(&server, &sub.request, &sub.params, &session).await {
+        return r;
     }
     server.people.events.emit(event(
         EventKind::LoginSucceeded,

@@ -1,6 +1,8 @@
 //! HTTP endpoints, one file per endpoint family.
 
+pub mod account;
 pub mod admin;
+pub mod admin_users;
 pub mod authorize;
 pub mod consent;
 pub mod discovery;
@@ -10,6 +12,7 @@ pub mod logout;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
+pub mod webauthn;
 
 use std::sync::Arc;
 

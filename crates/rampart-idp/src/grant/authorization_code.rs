@@ -82,9 +82,13 @@ pub async fn exchange(
     if redeemed.client_id != record.client_id {
         return Err(invalid_grant("the code was issued to another client"));
     }
+    // RFC 6749 §4.1.3: required when the authorization request had it, which OpenID
+    // requests always do; a plain OAuth request of a client with one URI may omit it.
+    let openid = redeemed.scope.split(' ').any(|s| s == "openid");
     match form.get("redirect_uri") {
         Some(uri) if uri == redeemed.redirect_uri => {}
-        None if record.redirect_uris.len() == 1
+        None if !openid
+            && record.redirect_uris.len() == 1
             && record.redirect_uris[0] == redeemed.redirect_uri => {}
         _ => {
             return Err(invalid_grant(

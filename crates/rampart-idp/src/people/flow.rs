@@ -181,10 +181,14 @@ pub async fn proceed(
         }
     };
     let login = format!("/login?request={}", request.request_id);
+    // A sign-in during this request satisfies prompt=login and max_age; an older session
+    // satisfies max_age only if younger than it, and never prompt=login.
     let fresh_enough = |s: &SessionRecord| {
-        let login_forced = params.prompts("login") && s.auth_time < request.created_at;
-        let too_old = params.max_age.is_some_and(|m| s.auth_time + m < now);
-        !login_forced && !too_old
+        if params.signed_in_session.as_deref() == Some(s.session_id.as_str()) {
+            return true;
+        }
+        let too_old = params.max_age.is_some_and(|m| s.auth_time + m <= now);
+        !params.prompts("login") && !too_old
     };
     let Some(session) = session.filter(|s| fresh_enough(s)) else {
         if params.prompts("none") {
@@ -341,6 +345,32 @@ pub async fn signed_in(
         Some(&params.client_id),
         Some(&session.session_id),
     ));
-    let next = proceed(server, request, params, Some(&session), false).await;
+    let params = match remember_sign_in(server, request, params, &session).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let next = proceed(server, request, &params, Some(&session), false).await;
     with_cookies(next, [cookie])
+}
+
+/// Records in the stored request that `session` signed in during it.
+pub async fn remember_sign_in(
+    server: &AuthServer,
+    request: &AuthRequestRecord,
+    params: &AuthorizationParams,
+    session: &SessionRecord,
+) -> Result<AuthorizationParams, Response> {
+    let mut params = params.clone();
+    params.signed_in_session = Some(session.session_id.clone());
+    let json = serde_json::to_string(&params).map_err(|_| internal(server))?;
+    server
+        .people
+        .flows
+        .set_auth_request_params(&request.request_id, &json)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "authorization request not updated");
+            internal(server)
+        })?;
+    Ok(params)
 }

@@ -8,6 +8,7 @@
 pub mod claims;
 pub mod events;
 pub mod flow;
+pub mod passkeys;
 pub mod request;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct People {
     pub hasher: SecretHasher,
     /// Security events (audit log and webhook).
     pub events: SecurityEvents,
+    /// Passkeys (WebAuthn): the relying party and the ceremonies in flight.
+    pub passkeys: passkeys::Passkeys,
 }
 
 impl People {

@@ -49,6 +49,10 @@ pub struct AuthorizationParams {
     pub resources: Vec<String>,
     /// A username to prefill.
     pub login_hint: Option<String>,
+    /// The session created by a sign-in during this request: it satisfies `prompt=login`
+    /// and `max_age` for this request, whatever the clock's resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_session: Option<String>,
 }
 
 impl AuthorizationParams {
@@ -87,11 +91,20 @@ pub fn trusted_redirect(client: &RegisteredClient, form: &Form) -> Result<String
         Some(_) => Err(RequestError::Show(
             "The redirect URI does not match any URI registered for this application.".into(),
         )),
-        None if record.redirect_uris.len() == 1 => Ok(record.redirect_uris[0].clone()),
+        // OpenID Connect requests must name it (Core §3.1.2.1); plain OAuth may omit it when
+        // only one is registered (RFC 6749 §3.1.2.3).
+        None if record.redirect_uris.len() == 1 && !requests_openid(form) => {
+            Ok(record.redirect_uris[0].clone())
+        }
         None => Err(RequestError::Show(
             "The request has no redirect URI.".into(),
         )),
     }
+}
+
+fn requests_openid(form: &Form) -> bool {
+    form.get("scope")
+        .is_some_and(|s| s.split(' ').any(|x| x == "openid"))
 }
 
 /// Validates the rest of the request once the redirect URI is trusted.
@@ -248,6 +261,7 @@ pub fn validate(
         require_mfa,
         resources,
         login_hint,
+        signed_in_session: None,
     })
 }
 

@@ -1,0 +1,220 @@
+//! The Redis GCRA script against a real `redis-server` (Debian package `redis-server`,
+//! installed by `.ci/run`): shared buckets, blocking, key expiry, and the local fallback when
+//! Redis does not answer.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_gateway::config::RateLimitConfig;
+use rampart_gateway::{RateCheck, RateDecision, RateLimiter, RedisRateLimiter};
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+    _dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let bin = std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join("redis-server"))
+                    .find(|p| p.is_file())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "redis-server not found in PATH: these tests need a real Redis. Install the \
+                     Debian package (apt-get install -y redis-server); .ci/run installs it."
+                )
+            });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("rampart-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let server = RedisServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.command("PING").as_deref() != Some("+PONG\r\n") {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn command(&self, cmd: &str) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(300))).ok()?;
+        s.write_all(format!("{cmd}\r\n").as_bytes()).ok()?;
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn limit(per_second: f64, burst: u32, block_after: u32, block_for: u64) -> RateLimitConfig {
+    RateLimitConfig {
+        key: "ip".into(),
+        per_second,
+        burst,
+        block_after,
+        block_for,
+    }
+}
+
+async fn decide(limiter: &RedisRateLimiter, route: &Arc<str>, key: &str) -> RateDecision {
+    match limiter.check(route, key.to_owned()) {
+        RateCheck::Ready(d) => panic!("expected a Redis round trip, got {d:?}"),
+        RateCheck::Pending(f) => f.await,
+    }
+}
+
+#[tokio::test]
+async fn shared_buckets_blocking_and_expiry() {
+    let redis = RedisServer::start();
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let cfg = limit(1.0, 2, 2, 2);
+    let routes = [("r", &cfg)];
+    // Two replicas.
+    let one = RedisRateLimiter::new(&url, Duration::from_secs(1), routes).unwrap();
+    let two = RedisRateLimiter::new(&url, Duration::from_secs(1), routes).unwrap();
+    let r: Arc<str> = Arc::from("r");
+
+    assert!(matches!(
+        decide(&one, &r, "k").await,
+        RateDecision::Allow {
+            limit: 2,
+            remaining: 1,
+            ..
+        }
+    ));
+    assert!(matches!(
+        decide(&two, &r, "k").await,
+        RateDecision::Allow { remaining: 0, .. }
+    ));
+    // Another key is independent; a route without a limit never asks Redis.
+    assert!(matches!(
+        decide(&two, &r, "other").await,
+        RateDecision::Allow { .. }
+    ));
+    assert!(matches!(
+        two.check(&Arc::from("free"), "k".into()),
+        RateCheck::Ready(RateDecision::Unlimited)
+    ));
+    // Over the burst: denied, then blocked (block_after = 2) for block_for = 2 s.
+    match decide(&one, &r, "k").await {
+        RateDecision::Deny {
+            blocked: false,
+            retry_after,
+            ..
+        } => assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}"),
+        d => panic!("{d:?}"),
+    }
+    assert!(matches!(
+        decide(&two, &r, "k").await,
+        RateDecision::Deny { blocked: true, .. }
+    ));
+    let pttl: i64 = redis
+        .command("PTTL rampart:rl:r:k")
+        .unwrap()
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (2000..=3000).contains(&pttl),
+        "expires with the block: {pttl}"
+    );
+    // Still blocked after the bucket refilled (1 s), free after the block (2 s).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(matches!(
+        decide(&one, &r, "k").await,
+        RateDecision::Deny { blocked: true, .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(matches!(
+        decide(&one, &r, "k").await,
+        RateDecision::Allow { .. }
+    ));
+    // Only the limiter's namespaced keys; "other" (one request, 2.2 s ago) has expired with
+    // its refilled bucket (1 s + 1 s of margin).
+    let keys = redis.command("KEYS *").unwrap();
+    assert_eq!(keys, "*1\r\n$14\r\nrampart:rl:r:k\r\n");
+}
+
+#[tokio::test]
+async fn a_silent_redis_falls_back_to_the_local_limiter_after_the_timeout() {
+    // Accepts connections, never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let cfg = limit(1.0, 3, 0, 60);
+    let limiter = RedisRateLimiter::new(
+        &format!("redis://{addr}"),
+        Duration::from_millis(150),
+        [("r", &cfg)],
+    )
+    .unwrap();
+    let r: Arc<str> = Arc::from("r");
+    let started = Instant::now();
+    let first = decide(&limiter, &r, "k").await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_millis(1000),
+        "{took:?}"
+    );
+    assert!(matches!(
+        first,
+        RateDecision::Allow {
+            limit: 3,
+            remaining: 2,
+            ..
+        }
+    ));
+    // Redis is then skipped for a while: decided locally at once, and still limited.
+    let mut decisions = Vec::new();
+    for _ in 0..3 {
+        match limiter.check(&r, "k".into()) {
+            RateCheck::Ready(d) => decisions.push(d),
+            RateCheck::Pending(_) => panic!("Redis should be skipped right after a failure"),
+        }
+    }
+    assert!(matches!(
+        decisions[1],
+        RateDecision::Allow { remaining: 0, .. }
+    ));
+    assert!(
+        matches!(decisions[2], RateDecision::Deny { .. }),
+        "{decisions:?}"
+    );
+}
