@@ -41,7 +41,10 @@ pub async fn serve_tls<F, S, B>(
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    serve_tls_with_idle_timeout(listener, tls, make_service, limits, None, shutdown).await;
+    // The idle timer also closes a client that finishes the handshake and then sends
+    // nothing (hyper's protocol detection reads the first bytes without a timer).
+    let idle = Some(Duration::from_secs(limits.header_read_timeout));
+    serve_tls_with_idle_timeout(listener, tls, make_service, limits, idle, shutdown).await;
 }
 
 /// [`serve_tls`] with an idle timeout for keep-alive connections: with `Some(idle)`, a
