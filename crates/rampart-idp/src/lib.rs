@@ -384,5 +384,6 @@ where
         hasher: master.keyed_hasher("rampart/people-secrets/v1"),
         events,
         passkeys: people::passkeys::Passkeys::new(&config.issuer),
+        session_idle_secs: p.session_idle_secs,
     })
 }

@@ -13,8 +13,7 @@ use rampart_pages::{AccountView, RecoveryCodesView, SessionView};
 use rampart_store::SessionRecord;
 
 use super::login::{confirm_totp, enrollment_view};
-use crate::browser::{self, SESSION_COOKIE, set_cookie};
-use crate::form::Form;
+use crate::browser::{SESSION_COOKIE, set_cookie};
 use crate::people::events::{EventKind, event};
 use crate::people::flow::internal;
 use crate::people::request::ACR_MFA;
@@ -24,7 +23,7 @@ use crate::{AuthServer, unix_now};
 async fn session(server: &AuthServer, headers: &HeaderMap) -> Result<SessionRecord, Response> {
     server
         .people
-        .current_session(headers, server.config.people.session_idle_secs, unix_now())
+        .current_session(headers, unix_now())
         .await
         .ok_or_else(|| {
             server.people.error_page(
@@ -33,25 +32,6 @@ async fn session(server: &AuthServer, headers: &HeaderMap) -> Result<SessionReco
                 "Sign in through one of your applications, then come back to this page.",
             )
         })
-}
-
-/// Checks origin and CSRF token of an account form; returns the form.
-fn checked_form(server: &AuthServer, headers: &HeaderMap, body: &[u8]) -> Result<Form, Response> {
-    let forbidden = || {
-        server.people.error_page(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "Reload the page and try again.",
-        )
-    };
-    if !browser::same_origin(headers, &server.config.issuer) {
-        return Err(forbidden());
-    }
-    let form = Form::parse(headers, body).map_err(|_| forbidden())?;
-    if !server.people.csrf.verify(headers, form.get("csrf_token")) {
-        return Err(forbidden());
-    }
-    Ok(form)
 }
 
 fn describe_amr(amr: &[String]) -> String {
@@ -150,7 +130,7 @@ pub async fn revoke_session(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = match checked_form(&server, &headers, &body) {
+    let form = match crate::people::checked_form(&server, &headers, &body) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -219,7 +199,7 @@ pub async fn totp_submit(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = match checked_form(&server, &headers, &body) {
+    let form = match crate::people::checked_form(&server, &headers, &body) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -274,7 +254,7 @@ pub async fn done(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match checked_form(&server, &headers, &body) {
+    match crate::people::checked_form(&server, &headers, &body) {
         Ok(_) => see_other("/account"),
         Err(r) => r,
     }

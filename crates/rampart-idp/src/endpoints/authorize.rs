@@ -133,10 +133,7 @@ async fn authorize(server: &AuthServer, headers: &HeaderMap, raw: &[u8]) -> Resp
     let Some(params) = flow::params_of(&request) else {
         return internal(server);
     };
-    let session = server
-        .people
-        .current_session(headers, server.config.people.session_idle_secs, now)
-        .await;
+    let session = server.people.current_session(headers, now).await;
     flow::proceed(server, &request, &params, session.as_ref(), false).await
 }
 

@@ -11,7 +11,6 @@ use rampart_pages::{ConsentView, ScopeView};
 use super::login::RequestQuery;
 use crate::browser;
 use crate::error::ErrorCode;
-use crate::form::Form;
 use crate::people::flow::{self, expired, internal, redirect_error};
 use crate::people::page;
 use crate::{AuthServer, unix_now};
@@ -34,10 +33,7 @@ pub async fn consent_page(
     let Ok(Some((request, params))) = flow::load_request(&server, &q.request).await else {
         return expired(&server);
     };
-    let session = server
-        .people
-        .current_session(&headers, server.config.people.session_idle_secs, unix_now())
-        .await;
+    let session = server.people.current_session(&headers, unix_now()).await;
     if session.is_none() {
         return flow::proceed(&server, &request, &params, None, false).await;
     }
@@ -72,33 +68,17 @@ pub async fn consent_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let forbidden = || {
-        server.people.error_page(
-            axum::http::StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The page was open too long or came from another site. Go back and try again.",
-        )
+    let form = match crate::people::checked_form(&server, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
     };
-    if !browser::same_origin(&headers, &server.config.issuer) {
-        return forbidden();
-    }
-    let Ok(form) = Form::parse(&headers, &body) else {
-        return forbidden();
-    };
-    if !server.people.csrf.verify(&headers, form.get("csrf_token")) {
-        return forbidden();
-    }
     let Ok(Some((request, params))) =
         flow::load_request(&server, form.get("request").unwrap_or_default()).await
     else {
         return expired(&server);
     };
     let now = unix_now();
-    let Some(session) = server
-        .people
-        .current_session(&headers, server.config.people.session_idle_secs, now)
-        .await
-    else {
+    let Some(session) = server.people.current_session(&headers, now).await else {
         return flow::proceed(&server, &request, &params, None, false).await;
     };
     if form.get("decision") != Some("allow") {

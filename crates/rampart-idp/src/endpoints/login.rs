@@ -53,22 +53,8 @@ async fn submission(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Submission, Response> {
-    let forbidden = || {
-        server.people.error_page(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The page was open too long or came from another site. Go back and try again.",
-        )
-    };
-    if !browser::same_origin(headers, &server.config.issuer) {
-        return Err(forbidden());
-    }
-    let form = Form::parse(headers, body).map_err(|_| forbidden())?;
+    let form = crate::people::checked_form(server, headers, body)?;
     let csrf_token = form.get("csrf_token").unwrap_or_default().to_owned();
-    if !server.people.csrf.verify(headers, Some(&csrf_token)) {
-        tracing::info!(reason = "csrf", "sign-in form refused");
-        return Err(forbidden());
-    }
     let request_id = form.get("request").unwrap_or_default().to_owned();
     let Some((request, params)) = flow::load_request(server, &request_id).await? else {
         return Err(expired(server));
@@ -737,10 +723,7 @@ pub async fn continue_submit(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let session = server
-        .people
-        .current_session(&headers, server.config.people.session_idle_secs, unix_now())
-        .await;
+    let session = server.people.current_session(&headers, unix_now()).await;
     flow::proceed(&server, &sub.request, &sub.params, session.as_ref(), false).await
 }
 

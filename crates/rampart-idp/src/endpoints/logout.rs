@@ -57,11 +57,7 @@ pub async fn logout_post(
     }
     let target = post_logout_target(&server, &form).await;
     let now = unix_now();
-    if let Some(session) = server
-        .people
-        .current_session(&headers, server.config.people.session_idle_secs, now)
-        .await
-    {
+    if let Some(session) = server.people.current_session(&headers, now).await {
         if let Err(e) = server
             .people
             .sessions

@@ -404,7 +404,7 @@ async fn registrant(
         None => {
             let session = server
                 .people
-                .current_session(headers, server.config.people.session_idle_secs, unix_now())
+                .current_session(headers, unix_now())
                 .await
                 .ok_or_else(|| {
                     error(
@@ -447,9 +447,7 @@ pub async fn register_finish(
     let mut sign_in = None;
     match &via {
         Registrant::Session(expected) => {
-            let current = people
-                .current_session(headers, server.config.people.session_idle_secs, unix_now())
-                .await;
+            let current = people.current_session(headers, unix_now()).await;
             match current {
                 Some(s) if &s.session_id == expected && s.user_id == user_id => {
                     session_id = Some(s.session_id);

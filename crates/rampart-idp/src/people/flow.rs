@@ -121,9 +121,7 @@ pub async fn start_session(
 ) -> Result<(SessionRecord, axum::http::HeaderValue), Response> {
     let people = &server.people;
     let now = unix_now();
-    if let Some(old) = people
-        .current_session(headers, server.config.people.session_idle_secs, now)
-        .await
+    if let Some(old) = people.current_session(headers, now).await
         && let Err(e) = people.sessions.delete_session(&old.session_id, now).await
     {
         tracing::warn!(error = %e, "old session not deleted");

@@ -21,7 +21,9 @@ use rampart_crypto::SecretHasher;
 use rampart_pages::{ErrorView, Pages};
 use rampart_store::{AuthCodeStore, MfaStore, SessionRecord, SessionStore};
 
+use crate::AuthServer;
 use crate::browser::{self, Csrf, SESSION_COOKIE};
+use crate::form::Form;
 use crate::users::UserDirectory;
 
 pub use events::{SecurityEvent, SecurityEvents};
@@ -48,17 +50,14 @@ pub struct People {
     pub events: SecurityEvents,
     /// Passkeys (WebAuthn): the relying party and the ceremonies in flight.
     pub passkeys: passkeys::Passkeys,
+    /// A browser session ends after this much inactivity, seconds.
+    pub session_idle_secs: i64,
 }
 
 impl People {
     /// The session of this browser if it is still valid (idle and absolute lifetimes);
     /// `last_seen_at` is refreshed at most once a minute.
-    pub async fn current_session(
-        &self,
-        headers: &HeaderMap,
-        idle_secs: i64,
-        now: i64,
-    ) -> Option<SessionRecord> {
+    pub async fn current_session(&self, headers: &HeaderMap, now: i64) -> Option<SessionRecord> {
         let value = browser::cookie(headers, SESSION_COOKIE)?;
         let hash = browser::secret_hash(&self.hasher, "session", value);
         let session = match self.sessions.get_session_by_cookie(&hash).await {
@@ -68,7 +67,7 @@ impl People {
                 return None;
             }
         };
-        if session.expires_at <= now || session.last_seen_at + idle_secs <= now {
+        if session.expires_at <= now || session.last_seen_at + self.session_idle_secs <= now {
             return None;
         }
         if now - session.last_seen_at >= 60
@@ -87,6 +86,32 @@ impl People {
             message: message.to_owned(),
         }))
     }
+}
+
+/// The form of a state-changing POST from one of our pages: it must come from our origin
+/// (Fetch Metadata / `Origin`) and carry this browser's CSRF token; otherwise the answer is
+/// the "form has expired" page (403).
+pub fn checked_form(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Form, Response> {
+    let forbidden = || {
+        server.people.error_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The page was open too long or came from another site. Go back and try again.",
+        )
+    };
+    if !browser::same_origin(headers, &server.config.issuer) {
+        return Err(forbidden());
+    }
+    let form = Form::parse(headers, body).map_err(|_| forbidden())?;
+    if !server.people.csrf.verify(headers, form.get("csrf_token")) {
+        tracing::info!(reason = "csrf", "form refused");
+        return Err(forbidden());
+    }
+    Ok(form)
 }
 
 /// Converts a rendered page into an axum response.
