@@ -13,21 +13,22 @@
 //! never skips, without them. `RAMPART_CHROMIUM` and `RAMPART_CHROMEDRIVER` override the
 //! paths.
 
+mod browser_support;
 mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use browser_support::{ChromeDriver, open_browser, server_spki_hash};
 use common::{BIN, Server, jwt_part, status_json, wait_for_poll};
 use serde_json::Value;
-use thirtyfour::LoggingPrefsLogLevel;
 use thirtyfour::prelude::*;
 
 const PASSWORD: &str = "correct horse battery staple 42";
@@ -35,134 +36,6 @@ const USERNAME: &str = "ada";
 const WAIT: Duration = Duration::from_secs(20);
 /// The TOTP time step of enrolled authenticators, in seconds.
 const TOTP_PERIOD: u64 = 30;
-
-// ---------------------------------------------------------------------------------------------
-// chromedriver
-
-fn chromium_path() -> PathBuf {
-    std::env::var_os("RAMPART_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-fn chromedriver_path() -> PathBuf {
-    std::env::var_os("RAMPART_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"))
-}
-
-/// A chromedriver process on a free loopback port, killed on drop (also on panic).
-struct ChromeDriver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl ChromeDriver {
-    fn start(dir: &Path) -> ChromeDriver {
-        let driver = chromedriver_path();
-        let browser = chromium_path();
-        for (what, path) in [("chromium", &browser), ("chromedriver", &driver)] {
-            assert!(
-                path.is_file(),
-                "{what} not found at {}: the browser test needs Debian's chromium and \
-                 chromium-driver packages, which .ci/run installs \
-                 (apt-get install chromium chromium-driver)",
-                path.display()
-            );
-        }
-        let port = free_port();
-        let log = dir.join("chromedriver.log");
-        let child = Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", driver.display()));
-        let guard = ChromeDriver { child, port, log };
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen on {port}: {}",
-                guard.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        guard
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// base64(SHA-256(SubjectPublicKeyInfo)) of the server certificate, for
-/// `--ignore-certificate-errors-spki-list`: Chromium then accepts this one key, signed by a
-/// CA it does not know, and no other.
-fn server_spki_hash(data_dir: &Path) -> String {
-    let pem = std::fs::read(data_dir.join("tls/server.pem")).expect("server certificate");
-    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("PEM");
-    let cert = pem.parse_x509().expect("X.509");
-    let spki = cert.tbs_certificate.subject_pki.raw;
-    STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki))
-}
-
-async fn open_browser(driver: &ChromeDriver, profile: &Path, spki: &str) -> WebDriver {
-    let mut caps = DesiredCapabilities::chrome();
-    caps.set_binary(&chromium_path().to_string_lossy())
-        .expect("binary");
-    for arg in [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1024,900",
-        "--lang=en-US",
-    ] {
-        caps.add_arg(arg).expect("arg");
-    }
-    caps.add_arg(&format!("--user-data-dir={}", profile.display()))
-        .expect("arg");
-    caps.add_arg(&format!("--ignore-certificate-errors-spki-list={spki}"))
-        .expect("arg");
-    caps.set_browser_log_level(LoggingPrefsLogLevel::All)
-        .expect("logging prefs");
-    match WebDriver::new(driver.url(), caps).await {
-        Ok(d) => d,
-        Err(e) => panic!(
-            "no browser session: {e}\nchromedriver log:\n{}",
-            driver.log_tail()
-        ),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The relying party: a plain-HTTP loopback listener that answers every request with a page
