@@ -9,8 +9,9 @@
 # Needs wrk and nginx (Debian packages: apt-get install -y wrk nginx), openssl, curl, python3;
 # oha for the half-load part (cargo install --locked oha; skipped with a notice if missing).
 # Usage: benches/gateway/run.sh [seconds] [connections]
-# Env: IDLE_CONNS (default 10000), RAMPART_BIN (use this binary, no build), KEEP_TMP=1 (keep the
-# temp dir with configs, logs and the audit log).
+# Env: IDLE_CONNS (default 10000; 0 skips that part), RAMPART_BIN (use this binary, no build),
+# KEEP_TMP=1 (keep the temp dir with configs, logs and the audit log), NO_OHA=1 (skip the
+# half-load part), PERF_OUT=FILE (record `perf record --call-graph dwarf` of the gateway during its peak run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -205,7 +206,13 @@ run_wrk() { # name url bearer
   BEARER=$3 wrk -t1 -c"$conns" -d2s -s $here/report.lua "$2" > /dev/null
   local out c0 u0 c1 u1
   c0=$(cpu_ms "${front[$1]}"); u0=$(cpu_ms "$up_pid")
+  local perf_pid=""
+  if [ "$1" = c ] && [ -n "${PERF_OUT:-}" ]; then
+    perf record -F 499 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$gw_pid" -- sleep "$secs" 2> /dev/null &
+    perf_pid=$!
+  fi
   out=$(BEARER=$3 timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s -s $here/report.lua "$2")
+  if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
   c1=$(cpu_ms "${front[$1]}"); u1=$(cpu_ms "$up_pid")
   echo "$out" | grep -E "Non-2xx|Socket errors" || true
   local line
@@ -233,7 +240,7 @@ audit_lines=$(wc -l < "$dir/gateway-audit.log")
 echo "gateway audit log: $audit_lines lines; $(curl -s "http://127.0.0.1:$adm_port/metrics" | grep -E '^rampart_gateway_audit_dropped_total' || echo 'rampart_gateway_audit_dropped_total absent (nothing dropped)')"
 echo "gateway stderr: $(grep -c . "$dir/gateway.err" || true) lines$(grep -m3 -iE 'error|panic' "$dir/gateway.err" | sed 's/^/ | /' || true)"
 
-if [ -n "$oha" ]; then
+if [ -n "$oha" ] && [ -z "${NO_OHA:-}" ]; then
   rate=$(( ${rps[c]} / 2 ))
   echo "== half of (c)'s peak: $rate req/s for 10 s (open loop, oha -q $rate -c $conns, latency-corrected)"
   declare -A h50 h99
@@ -260,6 +267,7 @@ else
   echo "== half-load latency skipped: oha not installed (cargo install --locked oha)"
 fi
 
+[ "$idle_n" -gt 0 ] || exit 0
 echo "== $idle_n idle keep-alive TLS connections (one GET each, then idle; RSS from /proc)"
 echo "(c) rampart gateway:"
 timeout 200 python3 $here/idle_conns.py "$gw_port" /orders/1 "$gw_pid" "$idle_n" "$token" || echo "idle test (c) failed"

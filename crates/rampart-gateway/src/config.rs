@@ -80,6 +80,12 @@ pub struct GatewayConfig {
     /// when Redis is unreachable, the request is limited by the local limiter instead.
     #[serde(default = "default_redis_timeout_ms")]
     pub redis_timeout_ms: u64,
+    /// Threads serving the listener, each with its own event loop and its own connections
+    /// to the upstreams (as Envoy's workers or nginx's worker processes); connections are
+    /// spread over them by the kernel. Default: the number of CPUs the process may use.
+    /// Needs a restart to change.
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// Size and time bounds.
     #[serde(default)]
     pub limits: Limits,
@@ -90,6 +96,9 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
 }
+
+/// Most worker threads `gateway.workers` may ask for.
+pub const MAX_WORKERS: usize = 256;
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9443))
@@ -347,6 +356,14 @@ impl GatewayConfig {
             return Err(ConfigError::new(
                 "gateway.tls_cert",
                 "tls_cert and tls_key must be set together",
+            ));
+        }
+        if let Some(w) = self.workers
+            && !(1..=MAX_WORKERS).contains(&w)
+        {
+            return Err(ConfigError::new(
+                "gateway.workers",
+                format!("must be between 1 and {MAX_WORKERS}"),
             ));
         }
         for (i, p) in self.trusted_proxies.iter().enumerate() {

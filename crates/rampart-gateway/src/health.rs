@@ -1,5 +1,5 @@
 //! Active health checks: one background task per route with a `health_check`, probing every
-//! upstream of the route with a plain HTTP `GET` (through the proxy's pooled client) every
+//! upstream of the route with a plain HTTP `GET` (through a pooled client of its own) every
 //! `interval`; 2xx within `timeout` is a success. Results move the upstream's state in the
 //! proxy (see [`crate::proxy`]): down after `unhealthy_after` consecutive failures, up after
 //! `healthy_after` consecutive successes, the first probe deciding at once.
@@ -76,10 +76,7 @@ pub(crate) fn start(proxy: &Proxy) -> HealthChecks {
 
 /// What a checker needs from the proxy, without keeping the pipeline alive.
 pub(crate) struct WeakProxy {
-    pub(crate) client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        crate::context::ReqBody,
-    >,
+    pub(crate) client: crate::proxy::UpstreamClient,
     pub(crate) pools: Weak<HashMap<Arc<str>, Pool>>,
 }
 
@@ -151,14 +148,7 @@ impl Checker {
 }
 
 /// One probe: `GET uri`, 2xx within `timeout` (head and body) is healthy.
-async fn probe(
-    client: &hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        crate::context::ReqBody,
-    >,
-    uri: http::Uri,
-    timeout: Duration,
-) -> bool {
+async fn probe(client: &crate::proxy::UpstreamClient, uri: http::Uri, timeout: Duration) -> bool {
     let body = http_body_util::Empty::new()
         .map_err(|never| match never {})
         .boxed_unsync();

@@ -27,6 +27,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use thread_local::ThreadLocal;
 use tower::Service;
 
 use crate::body_limit::too_large;
@@ -221,10 +222,29 @@ impl Pool {
     }
 }
 
+/// The pooled HTTP client to the upstreams.
+pub(crate) type UpstreamClient = Client<HttpConnector, ReqBody>;
+
+/// A client whose connections time out after `timeout`, with `TCP_NODELAY`, keeping up to 64
+/// idle connections per upstream for 60 s.
+pub(crate) fn upstream_client(timeout: Duration) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build(connector)
+}
+
 /// The proxy service (the innermost service of the pipeline).
 #[derive(Clone)]
 pub struct Proxy {
-    client: Client<HttpConnector, ReqBody>,
+    /// One client, so one connection pool, per thread: a pooled connection is driven by a
+    /// task on the runtime that opened it, so sharing one pool between the gateway's worker
+    /// threads (each its own runtime) would send every request and its response across
+    /// threads, with a wake-up each way.
+    clients: Arc<ThreadLocal<UpstreamClient>>,
     pools: Arc<HashMap<Arc<str>, Pool>>,
     timeout: Duration,
 }
@@ -271,15 +291,8 @@ impl Proxy {
                 },
             );
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            .build(connector);
         Ok(Self {
-            client,
+            clients: Arc::new(ThreadLocal::new()),
             pools: Arc::new(pools),
             timeout,
         })
@@ -319,10 +332,15 @@ impl Proxy {
         ids
     }
 
-    /// The client and a weak reference to the pools, for the health checker.
+    /// This thread's client.
+    fn client(&self) -> &UpstreamClient {
+        self.clients.get_or(|| upstream_client(self.timeout))
+    }
+
+    /// A client of its own and a weak reference to the pools, for the health checker.
     pub(crate) fn clone_weak(&self) -> crate::health::WeakProxy {
         crate::health::WeakProxy {
-            client: self.client.clone(),
+            client: upstream_client(self.timeout),
             pools: Arc::downgrade(&self.pools),
         }
     }
@@ -430,7 +448,7 @@ impl Proxy {
             let Ok(up_req) = builder.body(b) else {
                 return failure(&route.id, "request", &upstream.label);
             };
-            let result = tokio::time::timeout_at(deadline, self.client.request(up_req)).await;
+            let result = tokio::time::timeout_at(deadline, self.client().request(up_req)).await;
             match result {
                 Err(_) => return failure(&route.id, "timeout", &upstream.label),
                 Ok(Ok(resp)) => {

@@ -247,3 +247,19 @@ fn health_check_idle_timeout_and_redis_keys() {
     let e = redis("redis_timeout_ms = 0").expect_err("zero");
     assert!(e.starts_with("gateway.redis_timeout_ms:"), "{e}");
 }
+
+#[test]
+fn worker_count_is_bounded() {
+    let with = |n: &str| {
+        toml::from_str::<GatewayConfig>(&format!("{BASE}workers = {n}\n{GOOD_ROUTE}"))
+            .expect("parses")
+    };
+    assert_eq!(
+        with("4").validate().map(|()| with("4").workers),
+        Ok(Some(4))
+    );
+    for bad in ["0", "257"] {
+        let e = with(bad).validate().expect_err(bad).to_string();
+        assert!(e.contains("gateway.workers"), "{e}");
+    }
+}

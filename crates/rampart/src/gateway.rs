@@ -236,9 +236,10 @@ pub async fn start(
         gateway: gateway.clone(),
     }));
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("gateway.listen {}: {e}", config.listen))?;
+    // Handed over as a std listener: the worker threads share it (see
+    // `listener::serve_tls_on_workers`).
+    let listener =
+        bind_shared(config.listen).map_err(|e| format!("gateway.listen {}: {e}", config.listen))?;
     let listen = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_listener = TcpListener::bind(config.admin_listen)
         .await
@@ -314,22 +315,33 @@ pub async fn start(
                 request
             })
     };
-    let mut gw_stop = stop_rx;
-    tokio::spawn(async move {
-        let stop = async move {
-            let _ = gw_stop.wait_for(|s| *s).await;
-        };
-        crate::listener::serve_tls_with_idle_timeout(
-            listener,
-            tls,
-            make_service,
-            &limits,
-            Some(idle_timeout),
-            stop,
-        )
-        .await;
+    let workers = config.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
+    crate::listener::serve_tls_on_workers(
+        listener,
+        workers,
+        tls,
+        make_service,
+        &limits,
+        Some(idle_timeout),
+        stop_rx,
+    )
+    .map_err(|e| format!("gateway workers: {e}"))?;
     Ok(RunningGateway { listen, admin })
+}
+
+/// A listening socket as Tokio's `TcpListener::bind` makes it (`SO_REUSEADDR`, a backlog of
+/// 1024), detached from this runtime so that other runtimes can accept from it.
+fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
 }
 
 /// What identifies a version of a file: modification time, size and inode (a file replaced
@@ -570,6 +582,7 @@ impl Reloader {
                 "gateway.client_ca_file",
                 old.client_ca_file != new.client_ca_file,
             ),
+            ("gateway.workers", old.workers != new.workers),
         ];
         for (key, _) in changed.iter().filter(|(_, changed)| *changed) {
             tracing::warn!(

@@ -68,8 +68,112 @@ pub async fn serve_tls_with_idle_timeout<F, S, B>(
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let acceptor = TlsAcceptor::from(tls);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    serve_tls_counted(
+        listener,
+        tls,
+        make_service,
+        limits,
+        idle_timeout,
+        connections,
+        shutdown,
+    )
+    .await;
+}
+
+/// Serves like [`serve_tls_with_idle_timeout`] on `workers` threads of its own, each running a
+/// single-threaded Tokio runtime that accepts from the same listening socket and serves the
+/// connections it accepted, start to end (the model of Envoy's workers and nginx's worker
+/// processes). A request and its upstream call then run on one thread: no task moves
+/// between threads and no thread wakes another, which on a busy machine costs more than the
+/// request itself. `limits.max_connections` bounds the connections of all workers together.
+/// The workers stop accepting when `stop` turns `true`, then drain as
+/// [`serve_tls_with_idle_timeout`] does. Returns the threads; fails when a thread or a
+/// runtime cannot be started.
+pub fn serve_tls_on_workers<F, S, B>(
+    listener: std::net::TcpListener,
+    workers: usize,
+    tls: Arc<rustls::ServerConfig>,
+    make_service: F,
+    limits: &LimitSettings,
+    idle_timeout: Option<Duration>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>>
+where
+    F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    listener.set_nonblocking(true)?;
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let mut threads = Vec::with_capacity(workers);
+    for n in 0..workers.max(1) {
+        // Each worker polls its own handle of the one socket; the kernel gives each new
+        // connection to one of the workers whose accept is waiting.
+        let listener = listener.try_clone()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (tls, make_service, limits) = (Arc::clone(&tls), make_service.clone(), limits.clone());
+        let mut stop = stop.clone();
+        let shared_connections = Arc::clone(&connections);
+        let thread = std::thread::Builder::new()
+            // Within the 15 bytes Linux keeps of a thread name (`top -H`, /proc).
+            .name(format!("gw-worker-{n}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(error = %e, "gateway worker cannot use the listener");
+                            return;
+                        }
+                    };
+                    let shutdown = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    serve_tls_counted(
+                        listener,
+                        tls,
+                        make_service,
+                        &limits,
+                        idle_timeout,
+                        shared_connections,
+                        shutdown,
+                    )
+                    .await;
+                });
+            })?;
+        threads.push(thread);
+    }
+    Ok(threads)
+}
+
+/// [`serve_tls_with_idle_timeout`] taking a permit of `connections` for each connection.
+async fn serve_tls_counted<F, S, B>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    make_service: F,
+    limits: &LimitSettings,
+    idle_timeout: Option<Duration>,
+    connections: Arc<Semaphore>,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let acceptor = TlsAcceptor::from(tls);
     let handshake_timeout = Duration::from_secs(limits.handshake_timeout);
     let header_timeout = Duration::from_secs(limits.header_read_timeout);
     let max_header_bytes = limits.max_header_bytes;

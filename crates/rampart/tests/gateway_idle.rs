@@ -7,7 +7,7 @@ mod gateway_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway_support::GatewayProcess;
+use gateway_support::{GatewayProcess, connect, read_response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
@@ -50,40 +50,6 @@ auth = ["public"]
         HEADER_READ.as_secs(),
         IDLE.as_secs()
     ))
-}
-
-async fn connect(gw: &GatewayProcess, alpn: &[&[u8]]) -> TlsStream<tokio::net::TcpStream> {
-    let ca = std::fs::read_to_string(&gw.ca_path).unwrap();
-    let tls = rampart_pki::client_config_with_alpn(&ca, alpn).unwrap();
-    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::IpAddress(gw.addr.ip().into());
-    tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .expect("TLS handshake")
-}
-
-/// Reads one HTTP/1.1 response (head and Content-Length body); returns the status.
-async fn read_response(tls: &mut TlsStream<tokio::net::TcpStream>) -> u16 {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        let n = tls.read(&mut byte).await.expect("read response head");
-        assert_eq!(n, 1, "connection closed before a response");
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&buf).to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .expect("content-length");
-    let mut body = vec![0u8; length];
-    tls.read_exact(&mut body).await.expect("body");
-    head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// Waits (at most 10 s) for the server to close the connection; returns the time it took.

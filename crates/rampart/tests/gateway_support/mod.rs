@@ -119,6 +119,11 @@ impl GatewayProcess {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -256,4 +261,48 @@ where
 /// Path of a file in a directory (for configs that name files).
 pub fn display(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// A TLS connection to the gateway's listener, offering `alpn`, trusting its dev CA.
+pub async fn connect(
+    gw: &GatewayProcess,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let ca = std::fs::read_to_string(&gw.ca_path).unwrap();
+    let tls = rampart_pki::client_config_with_alpn(&ca, alpn).unwrap();
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::IpAddress(gw.addr.ip().into());
+    tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake")
+}
+
+/// Reads one HTTP/1.1 response (head and Content-Length body); returns the status.
+pub async fn read_response(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> u16 {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::io::AsyncReadExt::read(tls, &mut byte)
+            .await
+            .expect("read response head");
+        assert_eq!(n, 1, "connection closed before a response");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; length];
+    tokio::io::AsyncReadExt::read_exact(tls, &mut body)
+        .await
+        .expect("body");
+    head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
