@@ -80,6 +80,9 @@ pub struct GatewayConfig {
     /// when Redis is unreachable, the request is limited by the local limiter instead.
     #[serde(default = "default_redis_timeout_ms")]
     pub redis_timeout_ms: u64,
+    /// TLS to `https://` upstreams (required when a route has one).
+    #[serde(default)]
+    pub upstream_tls: Option<UpstreamTlsConfig>,
     /// Threads serving the listener, each with its own event loop and its own connections
     /// to the upstreams (as Envoy's workers or nginx's worker processes); connections are
     /// spread over them by the kernel. Default: the number of CPUs the process may use.
@@ -95,6 +98,24 @@ pub struct GatewayConfig {
     /// Routes.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[gateway.upstream_tls]`: how the gateway connects to `https://` upstreams. Files are read
+/// when the configuration is (re)loaded, so a rotated client certificate applies on reload.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsConfig {
+    /// CA certificates (PEM) the upstreams' certificates must chain to; the name in the
+    /// upstream URL (DNS name or IP address) must be in the certificate. No other roots are
+    /// trusted.
+    pub ca_file: PathBuf,
+    /// Certificate chain (PEM) the gateway presents to upstreams that ask for one (mutual
+    /// TLS); set together with `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Most worker threads `gateway.workers` may ask for.
@@ -202,7 +223,8 @@ pub struct RouteConfig {
     /// What requests the route takes (the `match` key).
     #[serde(rename = "match")]
     pub matcher: RouteMatch,
-    /// Upstream base URLs (`http://host:port`), used round robin.
+    /// Upstream base URLs (`http://host:port`, or `https://` with `[gateway.upstream_tls]`),
+    /// used round robin.
     pub upstreams: Vec<String>,
     /// Accepted credential kinds: `jwt`, `paseto`, `introspection` (a bearer token),
     /// `api_key` (the `api_key_header` header, checked by introspection), `mtls` (a client
@@ -356,6 +378,14 @@ impl GatewayConfig {
             return Err(ConfigError::new(
                 "gateway.tls_cert",
                 "tls_cert and tls_key must be set together",
+            ));
+        }
+        if let Some(t) = &self.upstream_tls
+            && t.cert_file.is_some() != t.key_file.is_some()
+        {
+            return Err(ConfigError::new(
+                "gateway.upstream_tls.cert_file",
+                "cert_file and key_file must be set together",
             ));
         }
         if let Some(w) = self.workers

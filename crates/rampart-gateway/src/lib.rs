@@ -159,7 +159,7 @@ impl Gateway {
             }
         }
         let timeout = Duration::from_secs(config.limits.upstream_timeout);
-        let proxy = proxy::Proxy::new(&config.routes, timeout)?;
+        let proxy = proxy::Proxy::new(&config.routes, timeout, config.upstream_tls.as_ref())?;
         Ok(Gateway {
             routes: route::RouteTable::new(
                 config

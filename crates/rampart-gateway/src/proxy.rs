@@ -1,5 +1,6 @@
-//! The upstream call: hyper-util's pooled legacy client, HTTP/1.1 to `http://` upstreams,
-//! round robin over the route's upstreams, skipping upstreams that are unhealthy:
+//! The upstream call: hyper-util's pooled legacy client, HTTP/1.1 to `http://` upstreams and,
+//! with `[gateway.upstream_tls]`, to `https://` ones (rustls: TLS 1.2/1.3, certificates verified
+//! against that CA bundle only, an optional client certificate for mutual TLS), round robin over the route's upstreams, skipping upstreams that are unhealthy:
 //!
 //! - passive health: an upstream whose connection fails is ejected for [`EJECT_FOR`];
 //! - active health (a route's `health_check`, probed by [`crate::health`]): an upstream marked
@@ -24,6 +25,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -31,7 +33,7 @@ use thread_local::ThreadLocal;
 use tower::Service;
 
 use crate::body_limit::too_large;
-use crate::config::{ConfigError, HealthCheckConfig, RouteConfig};
+use crate::config::{ConfigError, HealthCheckConfig, RouteConfig, UpstreamTlsConfig};
 use crate::context::{BoxBody, BoxError, BoxFuture, Outcome, ReqBody};
 use crate::error::{error_response, internal};
 use crate::route::Route;
@@ -87,23 +89,30 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
-    fn parse(key: &str, url: &str) -> Result<Self, ConfigError> {
+    /// Parses an upstream URL; `https://` only when `tls` (the gateway has an upstream TLS
+    /// configuration).
+    fn parse(key: &str, url: &str, tls: bool) -> Result<Self, ConfigError> {
         let uri: Uri = url
             .parse()
             .map_err(|_| ConfigError::new(key, "not a valid URL"))?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(ConfigError::new(
-                key,
-                "only http:// upstreams are supported for now",
-            ));
-        }
+        let scheme = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTP => Scheme::HTTP,
+            Some(s) if *s == Scheme::HTTPS && tls => Scheme::HTTPS,
+            Some(s) if *s == Scheme::HTTPS => {
+                return Err(ConfigError::new(
+                    key,
+                    "https:// upstreams need [gateway.upstream_tls] with ca_file",
+                ));
+            }
+            _ => return Err(ConfigError::new(key, "must be an http:// or https:// URL")),
+        };
         let authority = uri
             .authority()
             .cloned()
             .ok_or_else(|| ConfigError::new(key, "URL must have a host"))?;
         Ok(Self {
-            scheme: Scheme::HTTP,
-            label: format!("http://{authority}"),
+            label: format!("{scheme}://{authority}"),
+            scheme,
             authority,
             base_path: uri.path().trim_end_matches('/').to_owned(),
             ejected_until: AtomicU64::new(0),
@@ -222,15 +231,21 @@ impl Pool {
     }
 }
 
-/// The pooled HTTP client to the upstreams.
-pub(crate) type UpstreamClient = Client<HttpConnector, ReqBody>;
+/// The pooled HTTP(S) client to the upstreams.
+pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, ReqBody>;
 
-/// A client whose connections time out after `timeout`, with `TCP_NODELAY`, keeping up to 64
-/// idle connections per upstream for 60 s.
-pub(crate) fn upstream_client(timeout: Duration) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(timeout));
-    connector.set_nodelay(true);
+/// A client whose connections time out after `timeout`, with `TCP_NODELAY`, speaking TLS with
+/// `tls` to `https://` upstreams, keeping up to 64 idle connections per upstream for 60 s.
+pub(crate) fn upstream_client(timeout: Duration, tls: &rustls::ClientConfig) -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
@@ -245,6 +260,7 @@ pub struct Proxy {
     /// threads (each its own runtime) would send every request and its response across
     /// threads, with a wake-up each way.
     clients: Arc<ThreadLocal<UpstreamClient>>,
+    tls: Arc<rustls::ClientConfig>,
     pools: Arc<HashMap<Arc<str>, Pool>>,
     timeout: Duration,
 }
@@ -256,11 +272,15 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    /// A proxy for the (validated) routes, with `timeout` for each response head.
+    /// A proxy for the (validated) routes, with `timeout` for each response head; `tls`
+    /// (read from its files now) for `https://` upstreams, which are refused without it.
     pub fn new<'a>(
         routes: impl IntoIterator<Item = &'a RouteConfig>,
         timeout: Duration,
+        tls: Option<&UpstreamTlsConfig>,
     ) -> Result<Self, ConfigError> {
+        let has_tls = tls.is_some();
+        let tls = upstream_tls_config(tls)?;
         let mut pools = HashMap::new();
         for route in routes {
             let id = &route.id;
@@ -268,7 +288,9 @@ impl Proxy {
                 .upstreams
                 .iter()
                 .enumerate()
-                .map(|(i, u)| Upstream::parse(&format!("gateway.routes[{id}].upstreams[{i}]"), u))
+                .map(|(i, u)| {
+                    Upstream::parse(&format!("gateway.routes[{id}].upstreams[{i}]"), u, has_tls)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let health_check = match &route.health_check {
                 Some(hc) => {
@@ -293,6 +315,7 @@ impl Proxy {
         }
         Ok(Self {
             clients: Arc::new(ThreadLocal::new()),
+            tls,
             pools: Arc::new(pools),
             timeout,
         })
@@ -309,11 +332,11 @@ impl Proxy {
             };
             let with_active = pool.health_check.is_some() && old.health_check.is_some();
             for up in &pool.upstreams {
-                if let Some(prev) = old
-                    .upstreams
-                    .iter()
-                    .find(|o| o.authority == up.authority && o.base_path == up.base_path)
-                {
+                if let Some(prev) = old.upstreams.iter().find(|o| {
+                    o.scheme == up.scheme
+                        && o.authority == up.authority
+                        && o.base_path == up.base_path
+                }) {
                     up.inherit(prev, with_active);
                 }
             }
@@ -334,13 +357,14 @@ impl Proxy {
 
     /// This thread's client.
     fn client(&self) -> &UpstreamClient {
-        self.clients.get_or(|| upstream_client(self.timeout))
+        self.clients
+            .get_or(|| upstream_client(self.timeout, &self.tls))
     }
 
     /// A client of its own and a weak reference to the pools, for the health checker.
     pub(crate) fn clone_weak(&self) -> crate::health::WeakProxy {
         crate::health::WeakProxy {
-            client: upstream_client(self.timeout),
+            client: upstream_client(self.timeout, &self.tls),
             pools: Arc::downgrade(&self.pools),
         }
     }
@@ -348,6 +372,40 @@ impl Proxy {
     pub(crate) fn pools(&self) -> &Arc<HashMap<Arc<str>, Pool>> {
         &self.pools
     }
+}
+
+/// The rustls client configuration for upstreams: from `[gateway.upstream_tls]`, or, without
+/// it, one that trusts no certificate (no `https://` upstream is accepted then anyway).
+fn upstream_tls_config(
+    tls: Option<&UpstreamTlsConfig>,
+) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                format!("gateway.upstream_tls.{key}"),
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })
+    };
+    let Some(tls) = tls else {
+        let config = rustls::ClientConfig::builder_with_provider(rampart_pki::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::new("gateway.upstream_tls", e.to_string()))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        return Ok(Arc::new(config));
+    };
+    let ca = read("ca_file", &tls.ca_file)?;
+    let config = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let (chain, key_pem) = (read("cert_file", cert)?, read("key_file", key)?);
+            rampart_pki::client_config_with_client_cert(&ca, &chain, &key_pem, &[])
+                .map_err(|e| ConfigError::new("gateway.upstream_tls.cert_file", e.to_string()))?
+        }
+        _ => rampart_pki::client_config_with_alpn(&ca, &[])
+            .map_err(|e| ConfigError::new("gateway.upstream_tls.ca_file", e.to_string()))?,
+    };
+    Ok(config)
 }
 
 fn idempotent(m: &Method) -> bool {

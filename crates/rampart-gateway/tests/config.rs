@@ -146,31 +146,75 @@ fn errors_name_the_key() {
     );
 }
 
-#[test]
-fn https_upstreams_are_rejected_by_the_gateway_for_now() {
-    use std::sync::Arc;
-    struct NoAuth;
-    #[async_trait::async_trait]
-    impl rampart_guard::Authenticator for NoAuth {
-        async fn authenticate(
-            &self,
-            _: &str,
-            _: &str,
-            _: rampart_guard::Accepted,
-        ) -> Result<rampart_guard::Principal, rampart_guard::AuthError> {
-            Err(rampart_guard::AuthError::Invalid)
-        }
+struct NoAuth;
+#[async_trait::async_trait]
+impl rampart_guard::Authenticator for NoAuth {
+    async fn authenticate(
+        &self,
+        _: &str,
+        _: &str,
+        _: rampart_guard::Accepted,
+    ) -> Result<rampart_guard::Principal, rampart_guard::AuthError> {
+        Err(rampart_guard::AuthError::Invalid)
     }
-    let c = parse(&GOOD_ROUTE.replace("http://127.0.0.1:7002", "https://127.0.0.1:7002"));
+}
+
+fn build(c: &GatewayConfig) -> Result<rampart_gateway::Gateway, rampart_gateway::ConfigError> {
+    rampart_gateway::Gateway::new(
+        c,
+        std::sync::Arc::new(NoAuth),
+        rampart_gateway::AuditSink::discard(),
+    )
+}
+
+#[test]
+fn https_upstreams_need_upstream_tls_with_readable_files() {
+    let route = GOOD_ROUTE.replace("http://127.0.0.1:7002", "https://127.0.0.1:7002");
+    let c = parse(&route);
     c.validate().expect("valid config");
-    let e =
-        rampart_gateway::Gateway::new(&c, Arc::new(NoAuth), rampart_gateway::AuditSink::discard())
-            .expect_err("https not supported");
+    let e = build(&c).expect_err("https without upstream_tls");
     assert!(
         e.to_string()
-            .starts_with("gateway.routes[orders].upstreams[1]:"),
+            .starts_with("gateway.routes[orders].upstreams[1]:")
+            && e.to_string().contains("upstream_tls"),
         "{e}"
     );
+    // A CA file that does not exist, or holds no certificate: the key is named.
+    let c = parse(&format!(
+        "[upstream_tls]\nca_file = \"/nonexistent/ca.pem\"\n{route}"
+    ));
+    let e = build(&c).expect_err("missing CA file");
+    assert!(
+        e.to_string().starts_with("gateway.upstream_tls.ca_file:"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").expect("write");
+    let c = parse(&format!(
+        "[upstream_tls]\nca_file = \"{}\"\n{route}",
+        junk.display()
+    ));
+    let e = build(&c).expect_err("no certificate in the CA file");
+    assert!(
+        e.to_string().starts_with("gateway.upstream_tls.ca_file:"),
+        "{e}"
+    );
+    // cert_file without key_file.
+    let c = parse(&format!(
+        "[upstream_tls]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"\n{route}"
+    ));
+    let e = c.validate().expect_err("cert without key").to_string();
+    assert!(e.starts_with("gateway.upstream_tls.cert_file:"), "{e}");
+    // A real CA: builds.
+    let ca = rampart_pki::DevCa::generate("upstream test CA").expect("CA");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("write");
+    let c = parse(&format!(
+        "[upstream_tls]\nca_file = \"{}\"\n{route}",
+        ca_path.display()
+    ));
+    build(&c).expect("https upstream with a CA");
 }
 
 #[test]
