@@ -236,11 +236,17 @@ pub async fn start(
         gateway: gateway.clone(),
     }));
 
-    // Handed over as a std listener: the worker threads share it (see
-    // `listener::serve_tls_on_workers`).
-    let listener =
-        bind_shared(config.listen).map_err(|e| format!("gateway.listen {}: {e}", config.listen))?;
-    let listen = listener.local_addr().map_err(|e| e.to_string())?;
+    let workers = config.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    // One listening socket per worker thread (see `listener::serve_tls_on_workers`).
+    let listeners = bind_per_worker(config.listen, workers)
+        .map_err(|e| format!("gateway.listen {}: {e}", config.listen))?;
+    let listen = listeners
+        .first()
+        .ok_or("gateway: no listener")?
+        .local_addr()
+        .map_err(|e| e.to_string())?;
     let admin_listener = TcpListener::bind(config.admin_listen)
         .await
         .map_err(|e| format!("gateway.admin_listen {}: {e}", config.admin_listen))?;
@@ -315,12 +321,8 @@ pub async fn start(
                 request
             })
     };
-    let workers = config.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
     crate::listener::serve_tls_on_workers(
-        listener,
-        workers,
+        listeners,
         tls,
         make_service,
         &limits,
@@ -331,17 +333,32 @@ pub async fn start(
     Ok(RunningGateway { listen, admin })
 }
 
-/// A listening socket as Tokio's `TcpListener::bind` makes it (`SO_REUSEADDR`, a backlog of
-/// 1024), detached from this runtime so that other runtimes can accept from it.
-fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)?.into_std()
+/// `workers` listening sockets on `addr` (the first one picks the port when it is 0), each as
+/// Tokio's `TcpListener::bind` makes it (`SO_REUSEADDR`, a backlog of 1024) plus `SO_REUSEPORT`,
+/// so that the kernel spreads new connections evenly over them; detached from this runtime so
+/// that the workers' runtimes can accept from them. (With one shared socket, the first worker
+/// to wake took a whole burst of connections and the other sat idle.) Linux lets only sockets
+/// of the same user join the group.
+fn bind_per_worker(
+    addr: SocketAddr,
+    workers: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut addr = addr;
+    let mut listeners = Vec::with_capacity(workers);
+    for _ in 0..workers.max(1) {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(1024)?;
+        addr = listener.local_addr()?;
+        listeners.push(listener.into_std()?);
+    }
+    Ok(listeners)
 }
 
 /// What identifies a version of a file: modification time, size and inode (a file replaced

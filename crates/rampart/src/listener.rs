@@ -81,18 +81,18 @@ pub async fn serve_tls_with_idle_timeout<F, S, B>(
     .await;
 }
 
-/// Serves like [`serve_tls_with_idle_timeout`] on `workers` threads of its own, each running a
-/// single-threaded Tokio runtime that accepts from the same listening socket and serves the
-/// connections it accepted, start to end (the model of Envoy's workers and nginx's worker
-/// processes). A request and its upstream call then run on one thread: no task moves
-/// between threads and no thread wakes another, which on a busy machine costs more than the
-/// request itself. `limits.max_connections` bounds the connections of all workers together.
-/// The workers stop accepting when `stop` turns `true`, then drain as
-/// [`serve_tls_with_idle_timeout`] does. Returns the threads; fails when a thread or a
-/// runtime cannot be started.
+/// Serves like [`serve_tls_with_idle_timeout`] on one thread per listener in `listeners` (the
+/// same address, bound with `SO_REUSEPORT` so the kernel spreads connections over them), each
+/// thread running a single-threaded Tokio runtime that accepts from its listener and serves
+/// the connections it accepted, start to end (the model of Envoy's workers and nginx's worker
+/// processes). A request and its upstream call then run on one thread: no task moves between
+/// threads and no thread wakes another, which on a busy machine costs more than the request
+/// itself. `limits.max_connections` bounds the connections of all workers together. The
+/// workers stop accepting when `stop` turns `true`, then drain as
+/// [`serve_tls_with_idle_timeout`] does. Returns the threads; fails when a thread or a runtime
+/// cannot be started.
 pub fn serve_tls_on_workers<F, S, B>(
-    listener: std::net::TcpListener,
-    workers: usize,
+    listeners: Vec<std::net::TcpListener>,
     tls: Arc<rustls::ServerConfig>,
     make_service: F,
     limits: &LimitSettings,
@@ -109,13 +109,10 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    listener.set_nonblocking(true)?;
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let mut threads = Vec::with_capacity(workers);
-    for n in 0..workers.max(1) {
-        // Each worker polls its own handle of the one socket; the kernel gives each new
-        // connection to one of the workers whose accept is waiting.
-        let listener = listener.try_clone()?;
+    let mut threads = Vec::with_capacity(listeners.len());
+    for (n, listener) in listeners.into_iter().enumerate() {
+        listener.set_nonblocking(true)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

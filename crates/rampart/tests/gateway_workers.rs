@@ -53,12 +53,21 @@ fn thread_names(pid: u32) -> Vec<String> {
 async fn the_listener_runs_on_the_configured_number_of_worker_threads() {
     let up = upstream().await;
     let mut gw = gateway(up, 3, 100);
-    let mut workers: Vec<String> = thread_names(gw.pid())
-        .into_iter()
-        .filter(|n| n.starts_with("gw-worker-"))
-        .collect();
-    workers.sort();
-    assert_eq!(workers, ["gw-worker-0", "gw-worker-1", "gw-worker-2"]);
+    // A thread names itself once it runs: wait (bounded) for all three.
+    let pid = gw.pid();
+    let workers = || {
+        let mut names: Vec<String> = thread_names(pid)
+            .into_iter()
+            .filter(|n| n.starts_with("gw-worker-"))
+            .collect();
+        names.sort();
+        names
+    };
+    gateway_support::wait_until("three named worker threads", 5, || async {
+        workers().len() >= 3
+    })
+    .await;
+    assert_eq!(workers(), ["gw-worker-0", "gw-worker-1", "gw-worker-2"]);
     // Many connections, spread by the kernel over the workers, all served.
     let mut handles = Vec::new();
     for _ in 0..12 {
