@@ -68,9 +68,16 @@ pub struct GatewayConfig {
     pub api_key_header: String,
     /// PEM bundle of the CAs whose client certificates the listener verifies (routes with
     /// `mtls`). When set, the listener asks every client for a certificate; one is optional,
-    /// but a certificate that does not verify fails the handshake. Needs a restart to change.
+    /// but a certificate that does not verify fails the handshake. Read again on reload and
+    /// whenever the file changes (new connections use the new bundle).
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
+    /// PEM file of certificate revocation lists (one per CA of `client_ca_file`): a client
+    /// certificate listed there fails the handshake, and so does one from a CA without a list
+    /// in the file. Read again on reload and whenever the file changes. Needs
+    /// `client_ca_file`.
+    #[serde(default)]
+    pub client_crl_file: Option<PathBuf>,
     /// Redis shared by the gateway replicas (`redis://host:port[/db]`): when set, every route
     /// with a `rate_limit` is limited across all replicas by an atomic GCRA script in Redis
     /// (see [`crate::redis_limiter`]). Unset: each replica limits alone, in memory.
@@ -378,6 +385,12 @@ impl GatewayConfig {
             return Err(ConfigError::new(
                 "gateway.tls_cert",
                 "tls_cert and tls_key must be set together",
+            ));
+        }
+        if self.client_crl_file.is_some() && self.client_ca_file.is_none() {
+            return Err(ConfigError::new(
+                "gateway.client_crl_file",
+                "needs gateway.client_ca_file (the CAs whose certificates it revokes)",
             ));
         }
         if let Some(t) = &self.upstream_tls

@@ -307,3 +307,16 @@ fn worker_count_is_bounded() {
         assert!(e.contains("gateway.workers"), "{e}");
     }
 }
+
+#[test]
+fn client_crl_file_needs_client_ca_file() {
+    let c = parse(&format!(
+        "client_crl_file = \"clients.crl.pem\"\n{GOOD_ROUTE}"
+    ));
+    let e = c.validate().expect_err("CRL without CA").to_string();
+    assert!(e.starts_with("gateway.client_crl_file:"), "{e}");
+    let c = parse(&format!(
+        "client_ca_file = \"ca.pem\"\nclient_crl_file = \"clients.crl.pem\"\n{GOOD_ROUTE}"
+    ));
+    c.validate().expect("CRL with CA");
+}

@@ -353,6 +353,45 @@ impl DevCa {
     }
 }
 
+impl DevCa {
+    /// Issues a certificate revocation list (PEM) that revokes `revoked_cert_pems` (certificates
+    /// this CA issued, PEM; each revoked as of now), valid from one hour ago until now +
+    /// `validity`, with CRL number `crl_number` (must grow with each new list).
+    pub fn issue_crl(
+        &self,
+        revoked_cert_pems: &[&str],
+        crl_number: u64,
+        validity: Duration,
+    ) -> Result<String, PkiError> {
+        if validity.is_zero() {
+            return Err(PkiError::InvalidValidity);
+        }
+        let now = now()?;
+        let revoked_certs = revoked_cert_pems
+            .iter()
+            .map(|pem| {
+                let der = first_cert_der(pem)?;
+                let x509 = parse_x509(&der)?;
+                Ok(rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from_slice(x509.raw_serial()),
+                    revocation_time: now,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>, PkiError>>()?;
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: sub(now, BACKDATE)?,
+            next_update: add(now, validity)?,
+            crl_number: rcgen::SerialNumber::from(crl_number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
+    }
+}
+
 /// Encodes one DER certificate as PEM (normalizes user-supplied PEM).
 fn cert_der_to_pem(der: &CertificateDer<'_>) -> String {
     let b64 = STANDARD.encode(der.as_ref());
@@ -412,12 +451,37 @@ pub fn server_config(
 /// presents one that does not chain to these CAs (or lacks `clientAuth`, or is expired) is
 /// refused during the handshake.
 pub fn client_cert_verifier(client_ca_pem: &str) -> Result<Arc<dyn ClientCertVerifier>, PkiError> {
+    client_cert_verifier_with_crls(client_ca_pem, None)
+}
+
+/// Like [`client_cert_verifier`], also refusing client certificates revoked by the CRLs in
+/// `crl_pem` (one or more `X509 CRL` PEM blocks). The client's own certificate is checked
+/// (not the CAs above it), and it must be covered by one of the lists: a certificate from a
+/// CA that has no CRL there is refused too (unknown status fails closed). A CRL past its
+/// `nextUpdate` still applies (an out-of-date list does not lock every client out).
+pub fn client_cert_verifier_with_crls(
+    client_ca_pem: &str,
+    crl_pem: Option<&str>,
+) -> Result<Arc<dyn ClientCertVerifier>, PkiError> {
+    use rustls::pki_types::CertificateRevocationListDer;
+    use rustls::pki_types::pem::PemObject;
     let mut roots = RootCertStore::empty();
     for cert in parse_certs(client_ca_pem)? {
         roots.add(cert)?;
     }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crypto_provider())
-        .allow_unauthenticated()
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crypto_provider())
+            .allow_unauthenticated();
+    if let Some(pem) = crl_pem {
+        let crls = CertificateRevocationListDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| PkiError::InvalidPem("malformed CRL PEM"))?;
+        if crls.is_empty() {
+            return Err(PkiError::InvalidPem("no CRL (X509 CRL block) found"));
+        }
+        builder = builder.with_crls(crls).only_check_end_entity_revocation();
+    }
+    builder
         .build()
         .map_err(|e| PkiError::Tls(rustls::Error::General(e.to_string())))
 }
@@ -448,9 +512,19 @@ pub fn with_client_auth(
     base: &ServerConfig,
     client_ca_pem: &str,
 ) -> Result<Arc<ServerConfig>, PkiError> {
+    with_client_verifier(base, client_cert_verifier(client_ca_pem)?)
+}
+
+/// Like [`with_client_auth`] with any client-certificate verifier (e.g. one from
+/// [`client_cert_verifier_with_crls`]). The copy has a session cache of its own, so no
+/// session resumed from `base` skips the new verifier.
+pub fn with_client_verifier(
+    base: &ServerConfig,
+    verifier: Arc<dyn ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, PkiError> {
     let mut config = ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(TLS_VERSIONS)?
-        .with_client_cert_verifier(client_cert_verifier(client_ca_pem)?)
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::clone(&base.cert_resolver));
     config.alpn_protocols = base.alpn_protocols.clone();
     Ok(Arc::new(config))

@@ -10,6 +10,10 @@
 //! certificate's identity (first URI SAN, else DNS SAN, else CN) goes into
 //! [`ConnectionInfo::client_cert`] for routes accepting `mtls`. This works with every
 //! certificate source (the dev CA, the server's certificate, reloaded `tls_cert`/`tls_key`).
+//! With `gateway.client_crl_file` too, a client certificate revoked by one of its lists (or
+//! from a CA without a list there) fails the handshake. Both files are read again on every
+//! reload and whenever either changes; the new bundle and lists apply to new handshakes, with
+//! a fresh TLS session cache, so no client resumes a session verified under the old ones.
 //!
 //! # Reloading
 //!
@@ -24,10 +28,9 @@
 //! stays in effect. New TLS handshakes use the new certificate; an unreadable or invalid
 //! certificate keeps the previous one.
 //!
-//! Kept across reloads: the listeners (a changed `listen`, `admin_listen`,
-//! `limits.max_connections`, `limits.header_read_timeout`, `limits.idle_timeout` or
-//! `client_ca_file` is logged as needing a restart; the client CA bundle is read once, at
-//! startup), the audit sink and the metrics; the fetched keys of issuers whose settings did
+//! Kept across reloads: the listeners (a changed `listen`, `admin_listen`, `workers`,
+//! `limits.max_connections`, `limits.header_read_timeout` or `limits.idle_timeout` is logged
+//! as needing a restart), the audit sink and the metrics; the fetched keys of issuers whose settings did
 //! not change; the health (active and passive) of upstreams still in the same route. Local
 //! rate limiter buckets start afresh with each new pipeline (shared ones live in Redis). The
 //! health-check tasks of the previous pipeline are stopped, the new pipeline's started.
@@ -57,6 +60,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind};
 use tower::ServiceExt;
 
+use crate::listener::TlsSource;
 use crate::settings::{LimitSettings, Settings};
 
 /// How often the config file (and the certificate files) are checked for changes.
@@ -192,28 +196,20 @@ pub async fn start(
             (Arc::new(tls), Some(reloadable))
         }
     };
-    let tls = match &config.client_ca_file {
-        Some(path) => {
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| format!("gateway.client_ca_file {}: {e}", path.display()))?;
-            // Same certificate resolver, so a reloadable certificate keeps reloading.
-            rampart_pki::with_client_auth(&tls, &pem)
-                .map_err(|e| format!("gateway.client_ca_file {}: {e}", path.display()))?
-        }
-        None => {
-            if config
-                .routes
-                .iter()
-                .any(|r| r.auth.iter().any(|a| a == "mtls"))
-            {
-                tracing::warn!(
-                    "routes accept mtls but gateway.client_ca_file is not set: no client \
-                     certificate is requested, so mtls never authenticates"
-                );
-            }
-            tls
-        }
-    };
+    if config.client_ca_file.is_none()
+        && config
+            .routes
+            .iter()
+            .any(|r| r.auth.iter().any(|a| a == "mtls"))
+    {
+        tracing::warn!(
+            "routes accept mtls but gateway.client_ca_file is not set: no client \
+             certificate is requested, so mtls never authenticates"
+        );
+    }
+    // `tls` (the certificate, reloadable) is the base of every configuration the listener
+    // gets; the client-certificate settings come on top and are rebuilt on reload.
+    let tls_source = TlsSource::new(server_tls(&tls, config)?);
     // Before anything is printed, so a SIGHUP sent once the gateway has announced itself
     // never falls back to the default action (terminating the process).
     let hangup = match tokio::signal::unix::signal(SignalKind::hangup()) {
@@ -289,6 +285,8 @@ pub async fn start(
         started: config.clone(),
         audit,
         cert,
+        base_tls: tls,
+        tls: tls_source.clone(),
         apply: Box::new(move |gateway: Gateway| replace.replace(gateway.service::<Incoming>())),
         live,
         health,
@@ -323,7 +321,7 @@ pub async fn start(
     };
     crate::listener::serve_tls_on_workers(
         listeners,
-        tls,
+        tls_source.clone(),
         make_service,
         &limits,
         Some(idle_timeout),
@@ -361,6 +359,39 @@ fn bind_per_worker(
     Ok(listeners)
 }
 
+/// The listener's TLS configuration: `base` (its certificate and ALPN), plus, when
+/// `client_ca_file` is set, client-certificate verification against that bundle and the
+/// revocation lists of `client_crl_file`. Files are read now. A new configuration has a
+/// session cache of its own, so a session resumed after a reload is one verified under the
+/// current CAs and lists.
+fn server_tls(
+    base: &Arc<rustls::ServerConfig>,
+    config: &GatewayConfig,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let Some(ca_path) = &config.client_ca_file else {
+        return Ok(Arc::clone(base));
+    };
+    let ca_error =
+        |e: &dyn std::fmt::Display| format!("gateway.client_ca_file {}: {e}", ca_path.display());
+    let ca = std::fs::read_to_string(ca_path).map_err(|e| ca_error(&e))?;
+    rampart_pki::client_cert_verifier(&ca).map_err(|e| ca_error(&e))?;
+    let crl = match &config.client_crl_file {
+        Some(path) => Some((
+            path,
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("gateway.client_crl_file {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let verifier =
+        rampart_pki::client_cert_verifier_with_crls(&ca, crl.as_ref().map(|(_, pem)| pem.as_str()))
+            .map_err(|e| match &crl {
+                Some((path, _)) => format!("gateway.client_crl_file {}: {e}", path.display()),
+                None => ca_error(&e),
+            })?;
+    rampart_pki::with_client_verifier(base, verifier).map_err(|e| ca_error(&e))
+}
+
 /// What identifies a version of a file: modification time, size and inode (a file replaced
 /// by a rename has a new inode even when time and size match). `None`: unreadable.
 type Stamp = Option<(Option<SystemTime>, u64, u64)>;
@@ -385,6 +416,11 @@ struct Reloader {
     audit: AuditSink,
     /// The listener's certificate, when it comes from `gateway.tls_cert`/`tls_key`.
     cert: Option<Arc<ReloadableCert>>,
+    /// The listener's TLS configuration without client-certificate settings.
+    base_tls: Arc<rustls::ServerConfig>,
+    /// What the listener uses for new connections: `base_tls` plus the client-certificate
+    /// settings in effect.
+    tls: TlsSource,
     /// Makes a new gateway the one serving.
     apply: Box<dyn Fn(Gateway) + Send + Sync>,
     /// The guard and gateway serving, for `/readyz` and the next reload.
@@ -440,6 +476,14 @@ impl Reloader {
         }
     }
 
+    /// The client CA bundle and revocation lists in effect.
+    fn client_auth_stamp(&self) -> (Stamp, Stamp) {
+        (
+            self.applied.client_ca_file.as_deref().and_then(stamp),
+            self.applied.client_crl_file.as_deref().and_then(stamp),
+        )
+    }
+
     /// Reloads on `SIGHUP` and on file changes until `stop`.
     async fn run(
         mut self,
@@ -450,6 +494,7 @@ impl Reloader {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen_config = self.config_stamp();
         let mut seen_cert = self.cert_stamp();
+        let mut seen_client_auth = self.client_auth_stamp();
         loop {
             let hangup_received = async {
                 match hangup.as_mut() {
@@ -466,24 +511,34 @@ impl Reloader {
                     self.reload("SIGHUP");
                 }
                 _ = ticks.tick() => {
-                    let (config, cert) = (self.config_stamp(), self.cert_stamp());
-                    if config == seen_config && cert == seen_cert {
+                    let (config, cert, client_auth) =
+                        (self.config_stamp(), self.cert_stamp(), self.client_auth_stamp());
+                    if config == seen_config && cert == seen_cert && client_auth == seen_client_auth {
                         continue;
                     }
                     tokio::time::sleep(SETTLE).await;
-                    if self.config_stamp() != config || self.cert_stamp() != cert {
+                    if self.config_stamp() != config
+                        || self.cert_stamp() != cert
+                        || self.client_auth_stamp() != client_auth
+                    {
                         // Still being written: look again at the next tick.
                         continue;
                     }
                     if config != seen_config {
                         self.reload("config file changed");
                     } else {
-                        self.reload_cert("certificate file changed");
+                        if cert != seen_cert {
+                            self.reload_cert("certificate file changed");
+                        }
+                        if client_auth != seen_client_auth {
+                            self.reload_client_auth("client CA or CRL file changed");
+                        }
                     }
                 }
             }
             seen_config = self.config_stamp();
             seen_cert = self.cert_stamp();
+            seen_client_auth = self.client_auth_stamp();
         }
     }
 
@@ -543,6 +598,7 @@ impl Reloader {
             }
             (None, None, _) => None,
         };
+        let server_tls = server_tls(&self.base_tls, &config)?;
         self.warn_restart_needed(&config);
 
         let health = gateway.start_health_checks();
@@ -550,6 +606,7 @@ impl Reloader {
         if let (Some(cert), Some(tls)) = (&self.cert, &tls) {
             cert.set(tls);
         }
+        self.tls.replace(server_tls);
         // The previous tasks stop as their handles are dropped here.
         self.prefetching = fetch_keys_until_fetched(guard.clone());
         self.health = health;
@@ -578,6 +635,23 @@ impl Reloader {
     }
 
     /// Settings of the listeners, which keep running as they are.
+    fn reload_client_auth(&mut self, trigger: &str) {
+        match server_tls(&self.base_tls, &self.applied) {
+            Ok(tls) => {
+                self.tls.replace(tls);
+                tracing::info!(
+                    trigger,
+                    "gateway client CA bundle and revocation lists reloaded"
+                );
+            }
+            Err(e) => tracing::error!(
+                trigger,
+                error = %e,
+                "gateway client CA or CRL file rejected, the previous ones stay in effect"
+            ),
+        }
+    }
+
     fn warn_restart_needed(&self, new: &GatewayConfig) {
         let old = &self.started;
         let changed = [
@@ -594,10 +668,6 @@ impl Reloader {
             (
                 "gateway.limits.idle_timeout",
                 old.limits.idle_timeout != new.limits.idle_timeout,
-            ),
-            (
-                "gateway.client_ca_file",
-                old.client_ca_file != new.client_ca_file,
             ),
             ("gateway.workers", old.workers != new.workers),
         ];

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -20,6 +20,28 @@ use tokio_rustls::TlsAcceptor;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::settings::LimitSettings;
+
+/// The server TLS configuration a listener uses for each new connection, replaceable while
+/// serving: connections already open keep the configuration of their handshake.
+#[derive(Clone, Debug)]
+pub struct TlsSource(Arc<RwLock<Arc<rustls::ServerConfig>>>);
+
+impl TlsSource {
+    /// A source serving `config` until [`TlsSource::replace`].
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
+        Self(Arc::new(RwLock::new(config)))
+    }
+
+    /// The configuration for the next handshake.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Makes `config` the one of every later handshake.
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+}
 
 /// Serves over TLS on `listener` until `shutdown` resolves, then lets open connections
 /// finish for up to 10 seconds. `make_service` builds the service of one connection, once
@@ -71,7 +93,7 @@ pub async fn serve_tls_with_idle_timeout<F, S, B>(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     serve_tls_counted(
         listener,
-        tls,
+        TlsSource::new(tls),
         make_service,
         limits,
         idle_timeout,
@@ -93,7 +115,7 @@ pub async fn serve_tls_with_idle_timeout<F, S, B>(
 /// cannot be started.
 pub fn serve_tls_on_workers<F, S, B>(
     listeners: Vec<std::net::TcpListener>,
-    tls: Arc<rustls::ServerConfig>,
+    tls: TlsSource,
     make_service: F,
     limits: &LimitSettings,
     idle_timeout: Option<Duration>,
@@ -116,7 +138,7 @@ where
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (tls, make_service, limits) = (Arc::clone(&tls), make_service.clone(), limits.clone());
+        let (tls, make_service, limits) = (tls.clone(), make_service.clone(), limits.clone());
         let mut stop = stop.clone();
         let shared_connections = Arc::clone(&connections);
         let thread = std::thread::Builder::new()
@@ -154,7 +176,7 @@ where
 /// [`serve_tls_with_idle_timeout`] taking a permit of `connections` for each connection.
 async fn serve_tls_counted<F, S, B>(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: TlsSource,
     make_service: F,
     limits: &LimitSettings,
     idle_timeout: Option<Duration>,
@@ -170,7 +192,6 @@ async fn serve_tls_counted<F, S, B>(
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let acceptor = TlsAcceptor::from(tls);
     let handshake_timeout = Duration::from_secs(limits.handshake_timeout);
     let header_timeout = Duration::from_secs(limits.header_read_timeout);
     let max_header_bytes = limits.max_header_bytes;
@@ -196,7 +217,7 @@ async fn serve_tls_counted<F, S, B>(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let acceptor = TlsAcceptor::from(tls.current());
         let make_service = make_service.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
