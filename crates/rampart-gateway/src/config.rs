@@ -83,13 +83,18 @@ pub struct GatewayConfig {
     /// (see [`crate::redis_limiter`]). Unset: each replica limits alone, in memory.
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// TLS to Redis, for a `rediss://` `redis_url`: the CA (and, for Redis' default
+    /// `tls-auth-clients yes`, the client certificate). Without it a `rediss://` URL trusts the
+    /// system's CA certificates.
+    #[serde(default)]
+    pub redis_tls: Option<ClientTlsFiles>,
     /// Longest wait for one Redis rate-limit decision, milliseconds; default 100. Past it, or
     /// when Redis is unreachable, the request is limited by the local limiter instead.
     #[serde(default = "default_redis_timeout_ms")]
     pub redis_timeout_ms: u64,
     /// TLS to `https://` upstreams (required when a route has one).
     #[serde(default)]
-    pub upstream_tls: Option<UpstreamTlsConfig>,
+    pub upstream_tls: Option<ClientTlsFiles>,
     /// Threads serving the listener, each with its own event loop and its own connections
     /// to the upstreams (as Envoy's workers or nginx's worker processes); connections are
     /// spread over them by the kernel. Default: the number of CPUs the process may use.
@@ -107,16 +112,16 @@ pub struct GatewayConfig {
     pub routes: Vec<RouteConfig>,
 }
 
-/// `[gateway.upstream_tls]`: how the gateway connects to `https://` upstreams. Files are read
-/// when the configuration is (re)loaded, so a rotated client certificate applies on reload.
+/// The files of the gateway as a TLS client (`[gateway.upstream_tls]` for `https://`
+/// upstreams, `[gateway.redis_tls]` for `rediss://`). Files are read when the configuration is
+/// (re)loaded, so a rotated client certificate applies on reload.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct UpstreamTlsConfig {
-    /// CA certificates (PEM) the upstreams' certificates must chain to; the name in the
-    /// upstream URL (DNS name or IP address) must be in the certificate. No other roots are
-    /// trusted.
+pub struct ClientTlsFiles {
+    /// CA certificates (PEM) the servers' certificates must chain to; the host in the URL
+    /// (DNS name or IP address) must be in the certificate. No other roots are trusted.
     pub ca_file: PathBuf,
-    /// Certificate chain (PEM) the gateway presents to upstreams that ask for one (mutual
+    /// Certificate chain (PEM) the gateway presents to servers that ask for one (mutual
     /// TLS); set together with `key_file`.
     #[serde(default)]
     pub cert_file: Option<PathBuf>,
@@ -393,13 +398,18 @@ impl GatewayConfig {
                 "needs gateway.client_ca_file (the CAs whose certificates it revokes)",
             ));
         }
-        if let Some(t) = &self.upstream_tls
-            && t.cert_file.is_some() != t.key_file.is_some()
-        {
-            return Err(ConfigError::new(
-                "gateway.upstream_tls.cert_file",
-                "cert_file and key_file must be set together",
-            ));
+        for (key, files) in [
+            ("gateway.upstream_tls", &self.upstream_tls),
+            ("gateway.redis_tls", &self.redis_tls),
+        ] {
+            if let Some(t) = files
+                && t.cert_file.is_some() != t.key_file.is_some()
+            {
+                return Err(ConfigError::new(
+                    format!("{key}.cert_file"),
+                    "cert_file and key_file must be set together",
+                ));
+            }
         }
         if let Some(w) = self.workers
             && !(1..=MAX_WORKERS).contains(&w)
@@ -530,14 +540,29 @@ impl GatewayConfig {
     }
 
     fn validate_redis(&self) -> Result<(), ConfigError> {
+        if self.redis_tls.is_some() && self.redis_url.is_none() {
+            return Err(ConfigError::new(
+                "gateway.redis_tls",
+                "set, but gateway.redis_url is not",
+            ));
+        }
         if let Some(url) = &self.redis_url {
             let parsed = url::Url::parse(url)
                 .map_err(|_| ConfigError::new("gateway.redis_url", "not a valid URL"))?;
-            if parsed.scheme() != "redis" {
-                return Err(ConfigError::new(
-                    "gateway.redis_url",
-                    "must be a redis:// URL (TLS to Redis, rediss://, is not supported yet)",
-                ));
+            match parsed.scheme() {
+                "redis" if self.redis_tls.is_some() => {
+                    return Err(ConfigError::new(
+                        "gateway.redis_tls",
+                        "set, but gateway.redis_url is not a rediss:// URL",
+                    ));
+                }
+                "redis" | "rediss" => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "gateway.redis_url",
+                        "must be a redis:// or rediss:// URL",
+                    ));
+                }
             }
             if parsed.host_str().is_none_or(str::is_empty) {
                 return Err(ConfigError::new(

@@ -115,8 +115,9 @@ impl Gateway {
             .iter()
             .filter_map(|r| r.rate_limit.as_ref().map(|rl| (r.id.as_str(), rl)));
         let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
-            Some(url) => Arc::new(RedisRateLimiter::new(
+            Some(url) => Arc::new(RedisRateLimiter::with_tls(
                 url,
+                config.redis_tls.as_ref(),
                 Duration::from_millis(config.redis_timeout_ms),
                 limits,
             )?),

@@ -33,7 +33,7 @@ use thread_local::ThreadLocal;
 use tower::Service;
 
 use crate::body_limit::too_large;
-use crate::config::{ConfigError, HealthCheckConfig, RouteConfig, UpstreamTlsConfig};
+use crate::config::{ClientTlsFiles, ConfigError, HealthCheckConfig, RouteConfig};
 use crate::context::{BoxBody, BoxError, BoxFuture, Outcome, ReqBody};
 use crate::error::{error_response, internal};
 use crate::route::Route;
@@ -277,7 +277,7 @@ impl Proxy {
     pub fn new<'a>(
         routes: impl IntoIterator<Item = &'a RouteConfig>,
         timeout: Duration,
-        tls: Option<&UpstreamTlsConfig>,
+        tls: Option<&ClientTlsFiles>,
     ) -> Result<Self, ConfigError> {
         let has_tls = tls.is_some();
         let tls = upstream_tls_config(tls)?;
@@ -377,7 +377,7 @@ impl Proxy {
 /// The rustls client configuration for upstreams: from `[gateway.upstream_tls]`, or, without
 /// it, one that trusts no certificate (no `https://` upstream is accepted then anyway).
 fn upstream_tls_config(
-    tls: Option<&UpstreamTlsConfig>,
+    tls: Option<&ClientTlsFiles>,
 ) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
     let read = |key: &str, path: &std::path::Path| {
         std::fs::read_to_string(path).map_err(|e| {

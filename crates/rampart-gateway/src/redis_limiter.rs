@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::config::{ConfigError, RateLimitConfig};
+use crate::config::{ClientTlsFiles, ConfigError, RateLimitConfig};
 use crate::proxy::now_ms;
 use crate::ratelimit::{LocalRateLimiter, RateCheck, RateDecision, RateLimiter};
 
@@ -169,8 +169,44 @@ impl RedisRateLimiter {
         timeout: Duration,
         routes: impl IntoIterator<Item = (&'a str, &'a RateLimitConfig)> + Clone,
     ) -> Result<Self, ConfigError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| ConfigError::new("gateway.redis_url", e.to_string()))?;
+        Self::with_tls(url, None, timeout, routes)
+    }
+
+    /// Like [`RedisRateLimiter::new`]; for a `rediss://` URL with `tls`, the server's
+    /// certificate must chain to `tls.ca_file` (and no other CA), and the client certificate
+    /// of `tls` (if any) is presented. The files are read now.
+    pub fn with_tls<'a>(
+        url: &str,
+        tls: Option<&ClientTlsFiles>,
+        timeout: Duration,
+        routes: impl IntoIterator<Item = (&'a str, &'a RateLimitConfig)> + Clone,
+    ) -> Result<Self, ConfigError> {
+        let client = match tls {
+            None => redis::Client::open(url),
+            Some(files) => {
+                let read = |key: &str, path: &std::path::Path| {
+                    std::fs::read(path).map_err(|e| {
+                        ConfigError::new(
+                            format!("gateway.redis_tls.{key}"),
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    })
+                };
+                let client_tls = match (&files.cert_file, &files.key_file) {
+                    (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                        client_cert: read("cert_file", cert)?,
+                        client_key: read("key_file", key)?,
+                    }),
+                    _ => None,
+                };
+                let certificates = redis::TlsCertificates {
+                    client_tls,
+                    root_cert: Some(read("ca_file", &files.ca_file)?),
+                };
+                redis::Client::build_with_tls(url, certificates)
+            }
+        }
+        .map_err(|e| ConfigError::new("gateway.redis_url", e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 routes: routes

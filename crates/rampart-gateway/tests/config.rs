@@ -275,13 +275,29 @@ fn health_check_idle_timeout_and_redis_keys() {
     );
 
     let redis = |extra: &str| -> Result<(), String> {
-        let c: GatewayConfig = toml::from_str(&format!("{extra}\n{BASE}")).expect("parses");
+        let c: GatewayConfig = toml::from_str(&format!("{BASE}\n{extra}")).expect("parses");
         c.validate().map_err(|e| e.to_string())
     };
     redis(r#"redis_url = "redis://127.0.0.1:6379/2""#).expect("valid");
+    redis(r#"redis_url = "rediss://127.0.0.1:6380""#).expect("valid: system roots");
+    redis("redis_url = \"rediss://127.0.0.1:6380\"\n[redis_tls]\nca_file = \"ca.pem\"")
+        .expect("valid: pinned CA");
+    for (bad, key) in [
+        (
+            "redis_url = \"redis://127.0.0.1:6379\"\n[redis_tls]\nca_file = \"ca.pem\"",
+            "gateway.redis_tls:",
+        ),
+        ("[redis_tls]\nca_file = \"ca.pem\"", "gateway.redis_tls:"),
+        (
+            "redis_url = \"rediss://h:1\"\n[redis_tls]\nca_file = \"ca.pem\"\nkey_file = \"k.pem\"",
+            "gateway.redis_tls.cert_file:",
+        ),
+    ] {
+        let e = redis(bad).expect_err(bad);
+        assert!(e.starts_with(key), "{bad}: {e}");
+    }
     assert_eq!(parse("").redis_timeout_ms, 100);
     for bad in [
-        r#"redis_url = "rediss://127.0.0.1:6379""#,
         r#"redis_url = "127.0.0.1:6379""#,
         r#"redis_url = "http://127.0.0.1:6379""#,
     ] {

@@ -19,6 +19,47 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// A server on TLS only (`tls-port`, no plain port), with a certificate for 127.0.0.1 from
+    /// `ca`, asking clients for a certificate from `ca` (Redis' default `tls-auth-clients yes`).
+    /// Returns the server (`port` is the TLS port).
+    fn start_tls(ca: &rampart_pki::DevCa, dir: &std::path::Path) -> RedisServer {
+        use rampart_pki::ExposeSecret;
+        let leaf = ca
+            .issue_server_cert(
+                &[],
+                &["127.0.0.1".parse().unwrap()],
+                Duration::from_secs(86_400),
+            )
+            .unwrap();
+        let (cert, key, ca_file) = (
+            dir.join("redis.pem"),
+            dir.join("redis.key"),
+            dir.join("ca.pem"),
+        );
+        std::fs::write(&cert, &leaf.cert_pem).unwrap();
+        std::fs::write(&key, leaf.key_pem.expose_secret()).unwrap();
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        Self::start_with(&[
+            "--tls-port".into(),
+            "{port}".into(),
+            "--tls-cert-file".into(),
+            path(&cert),
+            "--tls-key-file".into(),
+            path(&key),
+            "--tls-ca-cert-file".into(),
+            path(&ca_file),
+            "--tls-auth-clients".into(),
+            "yes".into(),
+        ])
+    }
+
+    /// With `tls_args` (where `{port}` is the chosen port), the server listens on TLS only and
+    /// is not pinged (the ping below speaks plain RESP): callers check it themselves.
+    fn start_with(tls_args: &[String]) -> RedisServer {
         let bin = std::env::var_os("PATH")
             .and_then(|paths| {
                 std::env::split_paths(&paths)
@@ -38,10 +79,20 @@ impl RedisServer {
             .port();
         let dir = std::env::temp_dir().join(format!("rampart-redis-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
+        let plain_port = if tls_args.is_empty() {
+            port.to_string()
+        } else {
+            "0".to_owned()
+        };
         let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &plain_port, "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(&dir)
+            .args(
+                tls_args
+                    .iter()
+                    .map(|a| a.replace("{port}", &port.to_string())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -52,9 +103,16 @@ impl RedisServer {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while server.command("PING").as_deref() != Some("+PONG\r\n") {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        if tls_args.is_empty() {
+            while server.command("PING").as_deref() != Some("+PONG\r\n") {
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         server
     }
@@ -217,4 +275,76 @@ async fn a_silent_redis_falls_back_to_the_local_limiter_after_the_timeout() {
         matches!(decisions[2], RateDecision::Deny { .. }),
         "{decisions:?}"
     );
+}
+
+#[tokio::test]
+async fn rediss_with_a_pinned_ca_and_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = rampart_pki::DevCa::generate("redis CA").unwrap();
+    let redis = RedisServer::start_tls(&ca, dir.path());
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let client = ca
+        .issue_client_cert(&["gateway".into()], Duration::from_secs(86_400))
+        .unwrap();
+    let (cert, key) = (dir.path().join("gw.pem"), dir.path().join("gw.key"));
+    std::fs::write(&cert, &client.chain_pem).unwrap();
+    std::fs::write(
+        &key,
+        rampart_pki::ExposeSecret::expose_secret(&client.key_pem),
+    )
+    .unwrap();
+    let files = rampart_gateway::config::ClientTlsFiles {
+        ca_file: dir.path().join("ca.pem"),
+        cert_file: Some(cert.clone()),
+        key_file: Some(key.clone()),
+    };
+    let cfg = limit(1.0, 2, 0, 60);
+    let r: Arc<str> = Arc::from("r");
+    // Two replicas over TLS share the bucket: only Redis can tell the second one.
+    let one = RedisRateLimiter::with_tls(&url, Some(&files), Duration::from_secs(2), [("r", &cfg)])
+        .unwrap();
+    let two = RedisRateLimiter::with_tls(&url, Some(&files), Duration::from_secs(2), [("r", &cfg)])
+        .unwrap();
+    assert!(matches!(
+        decide(&one, &r, "k").await,
+        RateDecision::Allow { remaining: 1, .. }
+    ));
+    assert!(matches!(
+        decide(&two, &r, "k").await,
+        RateDecision::Allow { remaining: 0, .. }
+    ));
+
+    // A Redis certificate from another CA: refused, so the limiter falls back to its local
+    // bucket (fresh: remaining 1) and then skips Redis for a while.
+    let rogue = rampart_pki::DevCa::generate("rogue").unwrap();
+    let rogue_ca = dir.path().join("rogue.pem");
+    std::fs::write(&rogue_ca, rogue.cert_pem()).unwrap();
+    let wrong_ca = rampart_gateway::config::ClientTlsFiles {
+        ca_file: rogue_ca,
+        cert_file: Some(cert),
+        key_file: Some(key),
+    };
+    let three =
+        RedisRateLimiter::with_tls(&url, Some(&wrong_ca), Duration::from_secs(2), [("r", &cfg)])
+            .unwrap();
+    assert!(matches!(
+        decide(&three, &r, "k").await,
+        RateDecision::Allow { remaining: 1, .. }
+    ));
+    assert!(matches!(three.check(&r, "k".into()), RateCheck::Ready(_)));
+
+    // Without the client certificate Redis (tls-auth-clients yes) refuses: local fallback too.
+    let no_cert = rampart_gateway::config::ClientTlsFiles {
+        ca_file: dir.path().join("ca.pem"),
+        cert_file: None,
+        key_file: None,
+    };
+    let four =
+        RedisRateLimiter::with_tls(&url, Some(&no_cert), Duration::from_secs(2), [("r", &cfg)])
+            .unwrap();
+    assert!(matches!(
+        decide(&four, &r, "k").await,
+        RateDecision::Allow { remaining: 1, .. }
+    ));
+    assert!(matches!(four.check(&r, "k".into()), RateCheck::Ready(_)));
 }

@@ -64,7 +64,15 @@ fn load_master_key(data_dir: &Path) -> Result<MasterKey, String> {
 }
 
 fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+    // rustls warns about things any client can send (an IP address as SNI, for one): one log
+    // line per connection for the asking. Quiet unless RAMPART_LOG names rustls itself.
+    let directives = std::env::var("RAMPART_LOG").unwrap_or_else(|_| "info".into());
+    let directives = if directives.contains("rustls") {
+        directives
+    } else {
+        format!("{directives},rustls=error")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
