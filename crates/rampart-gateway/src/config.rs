@@ -40,6 +40,14 @@ pub struct GatewayConfig {
     /// loopback or a private network); default `127.0.0.1:9901`.
     #[serde(default = "default_admin_listen")]
     pub admin_listen: SocketAddr,
+    /// A plain-HTTP listener that only redirects (308) to the same host and path on `listen`'s
+    /// port; nothing is routed over it. Unset: none.
+    #[serde(default)]
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// A plain-HTTP listener serving the routes like `listen`, without TLS, for clients on the
+    /// same machine (a sidecar): loopback addresses only. Unset: none.
+    #[serde(default)]
+    pub plain_http_listen: Option<SocketAddr>,
     /// Clock skew tolerated on `exp`/`nbf`, seconds; default 30.
     #[serde(default = "default_token_leeway")]
     pub token_leeway: u64,
@@ -390,6 +398,15 @@ impl GatewayConfig {
             return Err(ConfigError::new(
                 "gateway.tls_cert",
                 "tls_cert and tls_key must be set together",
+            ));
+        }
+        if let Some(addr) = self.plain_http_listen
+            && !addr.ip().is_loopback()
+        {
+            return Err(ConfigError::new(
+                "gateway.plain_http_listen",
+                "must be a loopback address: plain HTTP is never served to the network \
+                 (use http_redirect_listen to send clients to HTTPS)",
             ));
         }
         if self.client_crl_file.is_some() && self.client_ca_file.is_none() {

@@ -27,7 +27,8 @@
 //! Around the pipeline: [`health`] probes the upstreams of routes with a `health_check` (tasks
 //! started by [`Gateway::start_health_checks`]); [`readiness`] is what `/readyz` answers;
 //! [`idle`] gives the listener its idle and header-read timers per connection;
-//! [`redis_limiter`] shares rate limits between replicas through Redis (`redis_url`).
+//! [`redis_limiter`] shares rate limits between replicas through Redis (`redis_url`);
+//! [`redirect`] is what the plain-HTTP redirect listener answers.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -49,6 +50,7 @@ pub mod path;
 pub mod proxy;
 pub mod ratelimit;
 pub mod readiness;
+pub mod redirect;
 pub mod redis_limiter;
 pub mod reload;
 pub mod request_id;

@@ -29,7 +29,7 @@
 //! certificate keeps the previous one.
 //!
 //! Kept across reloads: the listeners (a changed `listen`, `admin_listen`, `workers`,
-//! `limits.max_connections`, `limits.header_read_timeout` or `limits.idle_timeout` is logged
+//! `http_redirect_listen`, `plain_http_listen`, `limits.max_connections`, `limits.header_read_timeout` or `limits.idle_timeout` is logged
 //! as needing a restart), the audit sink and the metrics; the fetched keys of issuers whose settings did
 //! not change; the health (active and passive) of upstreams still in the same route. Local
 //! rate limiter buckets start afresh with each new pipeline (shared ones live in Redis). The
@@ -80,6 +80,10 @@ pub struct RunningGateway {
     pub listen: SocketAddr,
     /// The admin (metrics, health) address.
     pub admin: SocketAddr,
+    /// The plain-HTTP redirect listener's address, if configured.
+    pub http_redirect: Option<SocketAddr>,
+    /// The loopback plain-HTTP listener's address, if configured.
+    pub plain_http: Option<SocketAddr>,
 }
 
 /// Builds the token guard from `[[gateway.issuers]]`: secrets come from the environment
@@ -306,29 +310,94 @@ pub async fn start(
     };
     // Called once the handshake is done: `client_cert` is the identity of a client
     // certificate the listener verified against `client_ca_file` (never set without it).
-    let make_service = move |peer: SocketAddr, client_cert: Option<String>| {
-        let info = ConnectionInfo {
-            peer,
-            tls: true,
-            client_cert,
-        };
-        pipeline
-            .service()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(info.clone());
-                request
-            })
+    let make_service = |tls: bool| {
+        let pipeline = pipeline.clone();
+        move |peer: SocketAddr, client_cert: Option<String>| {
+            let info = ConnectionInfo {
+                peer,
+                tls,
+                client_cert,
+            };
+            pipeline
+                .service()
+                .map_request(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(info.clone());
+                    request
+                })
+        }
+    };
+    let until_stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let http_redirect = match config.http_redirect_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("gateway.http_redirect_listen {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let https_port = listen.port();
+            let redirect = move |_peer: SocketAddr, _client_cert: Option<String>| {
+                tower::service_fn(move |request: Request<Incoming>| async move {
+                    Ok::<_, std::convert::Infallible>(rampart_gateway::redirect::https_redirect(
+                        &request, https_port,
+                    ))
+                })
+            };
+            let (limits, stop) = (limits.clone(), until_stopped(stop_rx.clone()));
+            tokio::spawn(async move {
+                crate::listener::serve_plain_http(
+                    listener,
+                    redirect,
+                    &limits,
+                    Some(idle_timeout),
+                    stop,
+                )
+                .await;
+            });
+            Some(local)
+        }
+        None => None,
+    };
+    let plain_http = match config.plain_http_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("gateway.plain_http_listen {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let (service, limits, stop) = (
+                make_service(false),
+                limits.clone(),
+                until_stopped(stop_rx.clone()),
+            );
+            tokio::spawn(async move {
+                crate::listener::serve_plain_http(
+                    listener,
+                    service,
+                    &limits,
+                    Some(idle_timeout),
+                    stop,
+                )
+                .await;
+            });
+            Some(local)
+        }
+        None => None,
     };
     crate::listener::serve_tls_on_workers(
         listeners,
         tls_source.clone(),
-        make_service,
+        make_service(true),
         &limits,
         Some(idle_timeout),
         stop_rx,
     )
     .map_err(|e| format!("gateway workers: {e}"))?;
-    Ok(RunningGateway { listen, admin })
+    Ok(RunningGateway {
+        listen,
+        admin,
+        http_redirect,
+        plain_http,
+    })
 }
 
 /// `workers` listening sockets on `addr` (the first one picks the port when it is 0), each as
@@ -670,6 +739,14 @@ impl Reloader {
                 old.limits.idle_timeout != new.limits.idle_timeout,
             ),
             ("gateway.workers", old.workers != new.workers),
+            (
+                "gateway.http_redirect_listen",
+                old.http_redirect_listen != new.http_redirect_listen,
+            ),
+            (
+                "gateway.plain_http_listen",
+                old.plain_http_listen != new.plain_http_listen,
+            ),
         ];
         for (key, _) in changed.iter().filter(|(_, changed)| *changed) {
             tracing::warn!(

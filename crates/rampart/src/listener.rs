@@ -91,9 +91,9 @@ pub async fn serve_tls_with_idle_timeout<F, S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    serve_tls_counted(
+    serve_counted(
         listener,
-        TlsSource::new(tls),
+        Some(TlsSource::new(tls)),
         make_service,
         limits,
         idle_timeout,
@@ -156,9 +156,9 @@ where
                     let shutdown = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    serve_tls_counted(
+                    serve_counted(
                         listener,
-                        tls,
+                        Some(tls),
                         make_service,
                         &limits,
                         idle_timeout,
@@ -173,10 +173,44 @@ where
     Ok(threads)
 }
 
-/// [`serve_tls_with_idle_timeout`] taking a permit of `connections` for each connection.
-async fn serve_tls_counted<F, S, B>(
+/// Serves plain HTTP/1.1 (no TLS, no HTTP/2) on `listener` until `shutdown` resolves, with
+/// the same bounds as [`serve_tls_with_idle_timeout`] (connections, header read time, idle
+/// time, head size). For the gateway's redirect listener and its loopback-only plain
+/// listener; the service sees no client certificate.
+pub async fn serve_plain_http<F, S, B>(
     listener: TcpListener,
-    tls: TlsSource,
+    make_service: F,
+    limits: &LimitSettings,
+    idle_timeout: Option<Duration>,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    serve_counted(
+        listener,
+        None,
+        make_service,
+        limits,
+        idle_timeout,
+        connections,
+        shutdown,
+    )
+    .await;
+}
+
+/// Serves TLS connections (with `tls`) or plain HTTP/1.1 ones (without), taking a permit of
+/// `connections` for each connection.
+async fn serve_counted<F, S, B>(
+    listener: TcpListener,
+    tls: Option<TlsSource>,
     make_service: F,
     limits: &LimitSettings,
     idle_timeout: Option<Duration>,
@@ -193,8 +227,11 @@ async fn serve_tls_counted<F, S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let handshake_timeout = Duration::from_secs(limits.handshake_timeout);
-    let header_timeout = Duration::from_secs(limits.header_read_timeout);
-    let max_header_bytes = limits.max_header_bytes;
+    let bounds = ConnectionBounds {
+        idle_timeout,
+        header_timeout: Duration::from_secs(limits.header_read_timeout),
+        max_header_bytes: limits.max_header_bytes,
+    };
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -217,11 +254,16 @@ async fn serve_tls_counted<F, S, B>(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = TlsAcceptor::from(tls.current());
+        let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.current()));
         let make_service = make_service.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
+            let Some(acceptor) = acceptor else {
+                let service = make_service(peer, None);
+                serve_connection(tcp, service, None, bounds, watcher).await;
+                return;
+            };
             let tls_stream =
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => stream,
@@ -235,35 +277,9 @@ async fn serve_tls_counted<F, S, B>(
                     }
                 };
             let session = tls_stream.get_ref().1;
-            let activity = idle_timeout.map(|idle| {
-                let h2 = session.alpn_protocol() == Some(b"h2".as_slice());
-                ConnectionActivity::new(idle, header_timeout, h2)
-            });
-            let service = TrackActivity::new(
-                make_service(peer, client_cert_identity(session)),
-                activity.clone(),
-            );
-            // With an idle timeout, IdleIo runs the header timer (hyper's would also end idle
-            // keep-alive connections after header_read_timeout).
-            let hyper_header_timeout = activity.is_none().then_some(header_timeout);
-            let io = IdleIo::new(tls_stream, activity);
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(hyper_header_timeout)
-                .max_buf_size(max_header_bytes.max(8192));
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_header_list_size(max_header_bytes as u32)
-                .max_concurrent_streams(128)
-                .keep_alive_interval(Some(Duration::from_secs(30)));
-            let hyper_service = TowerToHyperService::new(service);
-            let connection = builder.serve_connection(TokioIo::new(io), hyper_service);
-            if let Err(e) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            let h2 = session.alpn_protocol() == Some(b"h2".as_slice());
+            let service = make_service(peer, client_cert_identity(session));
+            serve_connection(tls_stream, service, Some(h2), bounds, watcher).await;
         });
     }
     drop(listener);
@@ -272,6 +288,63 @@ async fn serve_tls_counted<F, S, B>(
         () = tokio::time::sleep(Duration::from_secs(10)) => {
             tracing::warn!("connections still open after 10 s; closing");
         }
+    }
+}
+
+/// Time and size bounds of one connection.
+#[derive(Clone, Copy)]
+struct ConnectionBounds {
+    idle_timeout: Option<Duration>,
+    header_timeout: Duration,
+    max_header_bytes: usize,
+}
+
+/// Serves one connection: over TLS with `alpn_h2` = whether ALPN chose HTTP/2, or plain
+/// HTTP/1.1 only with `None`.
+async fn serve_connection<IO, S, B>(
+    io: IO,
+    service: S,
+    alpn_h2: Option<bool>,
+    bounds: ConnectionBounds,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = bounds
+        .idle_timeout
+        .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, alpn_h2.unwrap_or(false)));
+    let service = TrackActivity::new(service, activity.clone());
+    // With an idle timeout, IdleIo runs the header timer (hyper's would also end idle
+    // keep-alive connections after header_read_timeout).
+    let hyper_header_timeout = activity.is_none().then_some(bounds.header_timeout);
+    let io = IdleIo::new(io, activity);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(hyper_header_timeout)
+        .max_buf_size(bounds.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(bounds.max_header_bytes as u32)
+        .max_concurrent_streams(128)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    if alpn_h2.is_none() {
+        // Plain HTTP: no cleartext HTTP/2 (h2c).
+        builder = builder.http1_only();
+    }
+    let hyper_service = TowerToHyperService::new(service);
+    let connection = builder.serve_connection(TokioIo::new(io), hyper_service);
+    if let Err(e) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 

@@ -228,6 +228,12 @@ fn print_gateway(running: &crate::gateway::RunningGateway) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "gateway: https://{}", running.listen);
     let _ = writeln!(out, "gateway admin: http://{}", running.admin);
+    if let Some(addr) = running.http_redirect {
+        let _ = writeln!(out, "gateway redirect: http://{addr}");
+    }
+    if let Some(addr) = running.plain_http {
+        let _ = writeln!(out, "gateway plain: http://{addr}");
+    }
     let _ = out.flush();
 }
 
