@@ -63,9 +63,9 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthError> {
     if token.is_empty()
         || token.len() > MAX_TOKEN_BYTES
         || body.is_empty()
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+        || !body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
     {
         return Err(AuthError::Malformed);
     }

@@ -12,6 +12,8 @@ use tower::{Layer, Service};
 use crate::context::{BoxBody, BoxFuture, ClientIp, ConnectionInfo};
 use crate::error::internal;
 
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// The set of trusted proxy networks.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Arc<Vec<IpNet>>);
@@ -119,7 +121,7 @@ where
         };
         let xff: Vec<&str> = req
             .headers()
-            .get_all("x-forwarded-for")
+            .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();

@@ -43,6 +43,25 @@ pub const HOP_BY_HOP: [&str; 6] = [
     "upgrade",
 ];
 
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_RAMPART_SUBJECT: HeaderName = HeaderName::from_static("x-rampart-subject");
+const X_RAMPART_CLIENT_ID: HeaderName = HeaderName::from_static("x-rampart-client-id");
+const X_RAMPART_SCOPES: HeaderName = HeaderName::from_static("x-rampart-scopes");
+const X_RAMPART_ISSUER: HeaderName = HeaderName::from_static("x-rampart-issuer");
+const X_RAMPART_AUTH: HeaderName = HeaderName::from_static("x-rampart-auth");
+
+/// [`HOP_BY_HOP`] as header names, parsed once.
+const HOP_BY_HOP_NAMES: [HeaderName; 6] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// Removes hop-by-hop headers, including those named in `Connection` and any `Proxy-*`.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
     let listed: Vec<HeaderName> = h
@@ -55,7 +74,7 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
     for n in listed {
         h.remove(n);
     }
-    for n in HOP_BY_HOP {
+    for n in HOP_BY_HOP_NAMES {
         h.remove(n);
     }
     let proxy: Vec<HeaderName> = h
@@ -126,7 +145,7 @@ impl IdentityLayer {
         let peer = canonical(conn.peer.ip()).to_string();
         let xff = if self.trusted.contains(conn.peer.ip()) {
             let existing: Vec<&str> = h
-                .get_all("x-forwarded-for")
+                .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
@@ -138,29 +157,29 @@ impl IdentityLayer {
         } else {
             peer
         };
-        h.remove("x-forwarded-for");
-        h.remove("x-forwarded-proto");
+        h.remove(&X_FORWARDED_FOR);
+        h.remove(&X_FORWARDED_PROTO);
         if let Ok(v) = HeaderValue::from_str(&xff) {
-            h.insert("x-forwarded-for", v);
+            h.insert(X_FORWARDED_FOR, v);
         }
         h.insert(
-            "x-forwarded-proto",
+            X_FORWARDED_PROTO,
             HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
         );
         if let Some(p) = principal {
-            let mut add = |name: &'static str, value: &str| {
+            let mut add = |name: HeaderName, value: &str| {
                 // Values that are not valid header values are left out rather than guessed.
                 if let Ok(v) = HeaderValue::from_str(value) {
                     h.insert(name, v);
                 }
             };
-            add("x-rampart-subject", &p.subject);
+            add(X_RAMPART_SUBJECT, &p.subject);
             if let Some(c) = &p.client_id {
-                add("x-rampart-client-id", c);
+                add(X_RAMPART_CLIENT_ID, c);
             }
-            add("x-rampart-scopes", &p.scopes.join(" "));
-            add("x-rampart-issuer", &p.issuer);
-            add("x-rampart-auth", method_label(p.method));
+            add(X_RAMPART_SCOPES, &p.scopes.join(" "));
+            add(X_RAMPART_ISSUER, &p.issuer);
+            add(X_RAMPART_AUTH, method_label(p.method));
         }
     }
 }

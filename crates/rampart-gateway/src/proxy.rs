@@ -182,11 +182,18 @@ impl Upstream {
     }
 
     pub(crate) fn uri(&self, pq: Option<&PathAndQuery>) -> Option<Uri> {
-        let pq = pq.map_or("/", PathAndQuery::as_str);
+        let path_and_query = match pq {
+            // Without a base path the request's own (shared, already parsed) target is reused.
+            Some(pq) if self.base_path.is_empty() => pq.clone(),
+            _ => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{}{pq}", self.base_path)).ok()?
+            }
+        };
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(format!("{}{pq}", self.base_path))
+            .path_and_query(path_and_query)
             .build()
             .ok()
     }
@@ -495,8 +502,14 @@ impl Proxy {
                 .method(parts.method.clone())
                 .uri(uri)
                 .version(Version::HTTP_11);
+            // The headers are copied only while another attempt may still need them.
+            let last_attempt = !retryable || exclude.is_some() || pool.upstreams.len() < 2;
             if let Some(h) = builder.headers_mut() {
-                *h = parts.headers.clone();
+                *h = if last_attempt {
+                    std::mem::take(&mut parts.headers)
+                } else {
+                    parts.headers.clone()
+                };
             }
             let b = body.take().unwrap_or_else(|| {
                 http_body_util::Empty::new()

@@ -3,7 +3,7 @@
 
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 
 use crate::context::{BoxBody, BoxFuture, RequestIds};
@@ -13,8 +13,17 @@ pub const X_REQUEST_ID: &str = "x-request-id";
 /// `traceparent`.
 pub const TRACEPARENT: &str = "traceparent";
 
+const X_REQUEST_ID_NAME: HeaderName = HeaderName::from_static(X_REQUEST_ID);
+const TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
+
+/// The low `digits` hex digits of `n`, zero-padded (without `format!`: this runs twice per
+/// request).
 fn hex(n: u128, digits: usize) -> String {
-    format!("{n:0digits$x}")
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..digits)
+        .rev()
+        .map(|i| char::from(DIGITS[((n >> (4 * i)) & 0xf) as usize]))
+        .collect()
 }
 
 /// A new random request id (32 hex digits).
@@ -45,7 +54,13 @@ pub fn valid_traceparent(v: &str) -> bool {
 pub fn new_traceparent() -> String {
     let trace = fastrand::u128(1..);
     let parent = fastrand::u64(1..);
-    format!("00-{}-{:016x}-00", hex(trace, 32), parent)
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    out.push_str(&hex(trace, 32));
+    out.push('-');
+    out.push_str(&hex(u128::from(parent), 16));
+    out.push_str("-00");
+    out
 }
 
 /// Assigns [`RequestIds`], sets them on the request, echoes `X-Request-Id` on the response.
@@ -84,7 +99,7 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let request_id = new_request_id();
-        let mut values = req.headers().get_all(TRACEPARENT).iter();
+        let mut values = req.headers().get_all(&TRACEPARENT_NAME).iter();
         let traceparent = match (values.next(), values.next()) {
             (Some(v), None) => v
                 .to_str()
@@ -96,13 +111,13 @@ where
         .unwrap_or_else(new_traceparent);
         let id_value = HeaderValue::from_str(&request_id).ok();
         let headers = req.headers_mut();
-        headers.remove(X_REQUEST_ID);
-        headers.remove(TRACEPARENT);
+        headers.remove(&X_REQUEST_ID_NAME);
+        headers.remove(&TRACEPARENT_NAME);
         if let Some(v) = &id_value {
-            headers.insert(X_REQUEST_ID, v.clone());
+            headers.insert(X_REQUEST_ID_NAME, v.clone());
         }
         if let Ok(v) = HeaderValue::from_str(&traceparent) {
-            headers.insert(TRACEPARENT, v);
+            headers.insert(TRACEPARENT_NAME, v);
         }
         req.extensions_mut().insert(RequestIds {
             request_id,
@@ -112,7 +127,7 @@ where
         Box::pin(async move {
             let mut resp = fut.await?;
             if let Some(v) = id_value {
-                resp.headers_mut().insert(X_REQUEST_ID, v);
+                resp.headers_mut().insert(X_REQUEST_ID_NAME, v);
             }
             Ok(resp)
         })
@@ -137,5 +152,7 @@ mod tests {
         assert!(!valid_traceparent("garbage"));
         assert!(valid_traceparent(&new_traceparent()));
         assert_eq!(new_request_id().len(), 32);
+        assert_eq!(hex(0xab, 4), "00ab");
+        assert_eq!(hex(u128::MAX, 32), "f".repeat(32));
     }
 }

@@ -366,6 +366,14 @@ impl Authenticator for Guard {
         if token.len() > MAX_TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(AuthError::Malformed);
         }
+        // A token verified before is found by its hash alone; its recorded method decides
+        // whether this caller accepts it (below), as for a fresh verification.
+        let key = token_key(token);
+        let now_ms = now_millis();
+        if let Some(cached) = self.inner.verified.get(&key, now_ms) {
+            let principal = self.inner.check_cached(cached, audience, now_ms / 1000)?;
+            return accepted_kind(principal, accepted);
+        }
         let format = peek_format(token);
         let allowed = match format {
             Some(TokenFormat::Jwt) => accepted.jwt,
@@ -375,37 +383,39 @@ impl Authenticator for Guard {
         if !allowed {
             return Err(AuthError::NotAccepted);
         }
-        let principal = self.authenticate_any(token, format, audience).await?;
-        // Introspection tells an API key from an access token: each is accepted only where
-        // the caller accepts that kind (a key is no bearer token, and vice versa).
-        let kind_allowed = match principal.method {
-            AuthMethod::Jwt => accepted.jwt,
-            AuthMethod::Paseto => accepted.paseto,
-            AuthMethod::Introspection => accepted.introspection,
-            AuthMethod::ApiKey => accepted.api_key,
-            AuthMethod::Mtls => false,
-        };
-        if !kind_allowed {
-            return Err(AuthError::NotAccepted);
-        }
-        Ok(principal)
+        let principal = self.authenticate_any(token, format, audience, key).await?;
+        accepted_kind(principal, accepted)
     }
 }
 
+/// `principal`, if the caller accepts its kind. Introspection tells an API key from an access
+/// token: each is accepted only where the caller accepts that kind (a key is no bearer token,
+/// and vice versa).
+fn accepted_kind(principal: Principal, accepted: Accepted) -> Result<Principal, AuthError> {
+    let kind_allowed = match principal.method {
+        AuthMethod::Jwt => accepted.jwt,
+        AuthMethod::Paseto => accepted.paseto,
+        AuthMethod::Introspection => accepted.introspection,
+        AuthMethod::ApiKey => accepted.api_key,
+        AuthMethod::Mtls => false,
+    };
+    if !kind_allowed {
+        return Err(AuthError::NotAccepted);
+    }
+    Ok(principal)
+}
+
 impl Guard {
-    /// Authenticates a token of any kind; the caller checks that the kind is accepted.
+    /// Authenticates a token of any kind that is not in the cache (`key`: its cache key); the
+    /// caller checks that the kind is accepted.
     async fn authenticate_any(
         &self,
         token: &str,
         format: Option<TokenFormat>,
         audience: &str,
+        key: TokenKey,
     ) -> Result<Principal, AuthError> {
         let inner = &self.inner;
-        let key = token_key(token);
-        let now_ms = now_millis();
-        if let Some(cached) = inner.verified.get(&key, now_ms) {
-            return inner.check_cached(cached, audience, now_ms / 1000);
-        }
         match format {
             Some(f @ (TokenFormat::Jwt | TokenFormat::PasetoV4Public)) => {
                 inner.verify_local(token, f, audience, key).await

@@ -101,7 +101,12 @@ auth = ["public"]
         .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
     // Over HTTPS the same route carries HSTS.
-    let resp = gw.http.get(format!("{}/svc/d", gw.url)).send().await.unwrap();
+    let resp = gw
+        .http
+        .get(format!("{}/svc/d", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.headers().get("strict-transport-security").is_some());
 }
 
