@@ -11,7 +11,10 @@
 # Usage: benches/gateway/run.sh [seconds] [connections]
 # Env: IDLE_CONNS (default 10000; 0 skips that part), RAMPART_BIN (use this binary, no build),
 # KEEP_TMP=1 (keep the temp dir with configs, logs and the audit log), NO_OHA=1 (skip the
-# half-load part), PERF_OUT=FILE (record `perf record --call-graph dwarf` of the gateway during its peak run).
+# half-load part), PERF_OUT=FILE (record `perf record --call-graph dwarf` of the gateway during its peak run),
+# CALLGRIND=N (instead of the load runs: run the gateway under valgrind's callgrind, send 300
+# warm-up then N sequential requests on one connection, print instructions per request;
+# repeatable on a noisy machine, user space only).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -43,8 +46,8 @@ trap 'exit 130' INT TERM
 # 10,000 connections need more than the usual 1024 descriptors (the limit is inherited).
 ulimit -n "$(ulimit -Hn)"
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { # port: until something listens (bounded: 10 s)
-  for _ in $(seq 100); do
+wait_port() { # port: until something listens (bounded: 60 s, for the callgrind mode)
+  for _ in $(seq 600); do
     python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -159,11 +162,16 @@ require_scopes = ["orders:read"]
 rate_limit = { key = "client_id", per_second = 1000000, burst = 1000000 }
 CONF
 # Audit log (one JSON line per request) to a file, as a deployment would ship it.
-RAMPART_LOG=warn $bin gateway --config "$dir/gateway.toml" --data-dir "$dir/data" \
+gw_cmd=("$bin")
+if [ -n "${CALLGRIND:-}" ]; then
+  command -v valgrind >/dev/null || { echo "CALLGRIND needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
+  gw_cmd=(valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.%p.out" "$bin")
+fi
+RAMPART_LOG=warn "${gw_cmd[@]}" gateway --config "$dir/gateway.toml" --data-dir "$dir/data" \
   > "$dir/gateway-audit.log" 2> "$dir/gateway.err" &
 pids+=($!)
 gw_pid=$!
-for _ in $(seq 100); do grep -q "^gateway admin:" "$dir/gateway-audit.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "^gateway admin:" "$dir/gateway-audit.log" 2>/dev/null && break; sleep 0.1; done
 wait_port "$gw_port"
 wait_port "$up_port"
 wait_port "$px_port"
@@ -180,6 +188,17 @@ check a "$url_a"; check b "$url_b"; check c "$url_c" "$token"
 code=$(curl -sk -o /dev/null -w '%{http_code}' "$url_c")
 [ "$code" = 401 ] || { echo "gateway without a token answered $code, not 401" >&2; exit 1; }
 
+if [ -n "${CALLGRIND:-}" ]; then
+  python3 $here/seq_requests.py "$gw_port" 300 "$token" > /dev/null
+  callgrind_control -z "$gw_pid" > /dev/null 2>&1
+  python3 $here/seq_requests.py "$gw_port" "$CALLGRIND" "$token" > /dev/null
+  callgrind_control -d "$gw_pid" > /dev/null 2>&1
+  sleep 1
+  total=$(callgrind_annotate "$dir"/callgrind.*.out.1 2>/dev/null | grep 'PROGRAM TOTALS' | tr -d ',' | awk '{print $1}')
+  echo "callgrind: $total instructions (user space, all gateway threads) for $CALLGRIND requests:" \
+    "$((total / CALLGRIND)) per request"
+  exit 0
+fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
 echo "versions: $(nginx -v 2>&1 | cut -d: -f2 | xargs), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), oha: ${oha:+$($oha --version)}"
 echo "wrk -t1 -c$conns -d${secs}s, keep-alive, after a 2 s warm-up each; all processes share the cores"
