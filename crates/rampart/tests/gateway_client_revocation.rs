@@ -13,16 +13,6 @@ use tokio::io::AsyncWriteExt;
 const DAY: Duration = Duration::from_secs(86_400);
 const REQUEST: &[u8] = b"GET /svc/x HTTP/1.1\r\nHost: gw\r\n\r\n";
 
-async fn upstream() -> std::net::SocketAddr {
-    let app = axum::Router::new().fallback(|| async { "ok" });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
-}
-
 /// One request over a new TLS connection presenting `cert`: the status, or `None` when the
 /// gateway refused the certificate (handshake, or the first read, failed).
 async fn status_with(gw: &GatewayProcess, cert: &IssuedCert) -> Option<u16> {
@@ -63,7 +53,7 @@ async fn status_with(gw: &GatewayProcess, cert: &IssuedCert) -> Option<u16> {
 
 #[tokio::test]
 async fn revoked_client_certificates_and_a_rotated_ca_apply_without_restart() {
-    let up = upstream().await;
+    let up = gateway_support::ok_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let ca1 = DevCa::generate("clients CA 1").unwrap();
     let ca2 = DevCa::generate("clients CA 2").unwrap();

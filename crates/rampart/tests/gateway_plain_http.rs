@@ -8,16 +8,6 @@ use std::process::Command;
 
 use gateway_support::{BIN, GatewayProcess};
 
-async fn upstream() -> std::net::SocketAddr {
-    let app = axum::Router::new().fallback(|| async { "ok" });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -28,7 +18,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn redirect_listener_only_redirects_and_plain_listener_serves_loopback() {
-    let up = upstream().await;
+    let up = gateway_support::ok_upstream().await;
     let (redirect_port, plain_port) = (free_port(), free_port());
     let gw = GatewayProcess::start(&format!(
         r#"

@@ -11,16 +11,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REQUEST: &[u8] = b"GET /svc/x HTTP/1.1\r\nHost: gw\r\n\r\n";
 
-async fn upstream() -> std::net::SocketAddr {
-    let app = axum::Router::new().fallback(|| async { "ok" });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
-}
-
 fn gateway(up: std::net::SocketAddr, workers: usize, max_connections: usize) -> GatewayProcess {
     GatewayProcess::start(&format!(
         r#"
@@ -51,7 +41,7 @@ fn thread_names(pid: u32) -> Vec<String> {
 
 #[tokio::test]
 async fn the_listener_runs_on_the_configured_number_of_worker_threads() {
-    let up = upstream().await;
+    let up = gateway_support::ok_upstream().await;
     let mut gw = gateway(up, 3, 100);
     // A thread names itself once it runs: wait (bounded) for all three.
     let pid = gw.pid();
@@ -85,7 +75,7 @@ async fn the_listener_runs_on_the_configured_number_of_worker_threads() {
 
 #[tokio::test]
 async fn max_connections_bounds_all_workers_together() {
-    let up = upstream().await;
+    let up = gateway_support::ok_upstream().await;
     let mut gw = gateway(up, 2, 3);
     // Three connections, each proven served (so each holds its permit), kept open.
     let mut open = Vec::new();

@@ -306,3 +306,14 @@ pub async fn read_response(
         .expect("body");
     head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// An upstream on loopback answering every request with `ok`.
+pub async fn ok_upstream() -> SocketAddr {
+    let app = axum::Router::new().fallback(|| async { "ok" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
