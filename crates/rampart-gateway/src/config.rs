@@ -138,6 +138,47 @@ pub struct ClientTlsFiles {
     pub key_file: Option<PathBuf>,
 }
 
+/// The contents of a [`ClientTlsFiles`] (PEM).
+#[derive(Clone)]
+pub struct ClientTlsPem {
+    /// `ca_file`.
+    pub ca: String,
+    /// `cert_file` and `key_file`, when set.
+    pub identity: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for ClientTlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTlsPem")
+            .field("ca", &self.ca)
+            .field("identity", &self.identity.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+impl ClientTlsFiles {
+    /// Reads the files; an unreadable one is an error naming `{section}.{key}` (e.g.
+    /// `gateway.upstream_tls.ca_file`).
+    pub fn read(&self, section: &str) -> Result<ClientTlsPem, ConfigError> {
+        let read = |key: &str, path: &std::path::Path| {
+            std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(
+                    format!("{section}.{key}"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })
+        };
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some((read("cert_file", cert)?, read("key_file", key)?)),
+            _ => None,
+        };
+        Ok(ClientTlsPem {
+            ca: read("ca_file", &self.ca_file)?,
+            identity,
+        })
+    }
+}
+
 /// Most worker threads `gateway.workers` may ask for.
 pub const MAX_WORKERS: usize = 256;
 

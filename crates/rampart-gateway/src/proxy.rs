@@ -1,6 +1,7 @@
 //! The upstream call: hyper-util's pooled legacy client, HTTP/1.1 to `http://` upstreams and,
 //! with `[gateway.upstream_tls]`, to `https://` ones (rustls: TLS 1.2/1.3, certificates verified
-//! against that CA bundle only, an optional client certificate for mutual TLS), round robin over the route's upstreams, skipping upstreams that are unhealthy:
+//! against that CA bundle only, an optional client certificate for mutual TLS), round robin
+//! over the route's upstreams, skipping upstreams that are unhealthy:
 //!
 //! - passive health: an upstream whose connection fails is ejected for [`EJECT_FOR`];
 //! - active health (a route's `health_check`, probed by [`crate::health`]): an upstream marked
@@ -386,14 +387,6 @@ impl Proxy {
 fn upstream_tls_config(
     tls: Option<&ClientTlsFiles>,
 ) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
-    let read = |key: &str, path: &std::path::Path| {
-        std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(
-                format!("gateway.upstream_tls.{key}"),
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })
-    };
     let Some(tls) = tls else {
         let config = rustls::ClientConfig::builder_with_provider(rampart_pki::crypto_provider())
             .with_safe_default_protocol_versions()
@@ -402,14 +395,11 @@ fn upstream_tls_config(
             .with_no_client_auth();
         return Ok(Arc::new(config));
     };
-    let ca = read("ca_file", &tls.ca_file)?;
-    let config = match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let (chain, key_pem) = (read("cert_file", cert)?, read("key_file", key)?);
-            rampart_pki::client_config_with_client_cert(&ca, &chain, &key_pem, &[])
-                .map_err(|e| ConfigError::new("gateway.upstream_tls.cert_file", e.to_string()))?
-        }
-        _ => rampart_pki::client_config_with_alpn(&ca, &[])
+    let pem = tls.read("gateway.upstream_tls")?;
+    let config = match &pem.identity {
+        Some((chain, key)) => rampart_pki::client_config_with_client_cert(&pem.ca, chain, key, &[])
+            .map_err(|e| ConfigError::new("gateway.upstream_tls.cert_file", e.to_string()))?,
+        None => rampart_pki::client_config_with_alpn(&pem.ca, &[])
             .map_err(|e| ConfigError::new("gateway.upstream_tls.ca_file", e.to_string()))?,
     };
     Ok(config)

@@ -184,24 +184,13 @@ impl RedisRateLimiter {
         let client = match tls {
             None => redis::Client::open(url),
             Some(files) => {
-                let read = |key: &str, path: &std::path::Path| {
-                    std::fs::read(path).map_err(|e| {
-                        ConfigError::new(
-                            format!("gateway.redis_tls.{key}"),
-                            format!("cannot read {}: {e}", path.display()),
-                        )
-                    })
-                };
-                let client_tls = match (&files.cert_file, &files.key_file) {
-                    (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                        client_cert: read("cert_file", cert)?,
-                        client_key: read("key_file", key)?,
-                    }),
-                    _ => None,
-                };
+                let pem = files.read("gateway.redis_tls")?;
                 let certificates = redis::TlsCertificates {
-                    client_tls,
-                    root_cert: Some(read("ca_file", &files.ca_file)?),
+                    client_tls: pem.identity.map(|(cert, key)| redis::ClientTlsConfig {
+                        client_cert: cert.into_bytes(),
+                        client_key: key.into_bytes(),
+                    }),
+                    root_cert: Some(pem.ca.into_bytes()),
                 };
                 redis::Client::build_with_tls(url, certificates)
             }

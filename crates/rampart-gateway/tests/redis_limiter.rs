@@ -324,14 +324,7 @@ async fn rediss_with_a_pinned_ca_and_a_client_certificate() {
         cert_file: Some(cert),
         key_file: Some(key),
     };
-    let three =
-        RedisRateLimiter::with_tls(&url, Some(&wrong_ca), Duration::from_secs(2), [("r", &cfg)])
-            .unwrap();
-    assert!(matches!(
-        decide(&three, &r, "k").await,
-        RateDecision::Allow { remaining: 1, .. }
-    ));
-    assert!(matches!(three.check(&r, "k".into()), RateCheck::Ready(_)));
+    assert_falls_back_to_local(&url, &wrong_ca, &cfg).await;
 
     // Without the client certificate Redis (tls-auth-clients yes) refuses: local fallback too.
     let no_cert = rampart_gateway::config::ClientTlsFiles {
@@ -339,12 +332,22 @@ async fn rediss_with_a_pinned_ca_and_a_client_certificate() {
         cert_file: None,
         key_file: None,
     };
-    let four =
-        RedisRateLimiter::with_tls(&url, Some(&no_cert), Duration::from_secs(2), [("r", &cfg)])
-            .unwrap();
+    assert_falls_back_to_local(&url, &no_cert, &cfg).await;
+}
+
+/// A limiter on `url` with `files` decides locally: its first decision is a fresh local
+/// bucket (the shared one in Redis is used up), and Redis is skipped right after.
+async fn assert_falls_back_to_local(
+    url: &str,
+    files: &rampart_gateway::config::ClientTlsFiles,
+    cfg: &RateLimitConfig,
+) {
+    let r: Arc<str> = Arc::from("r");
+    let limiter =
+        RedisRateLimiter::with_tls(url, Some(files), Duration::from_secs(2), [("r", cfg)]).unwrap();
     assert!(matches!(
-        decide(&four, &r, "k").await,
+        decide(&limiter, &r, "k").await,
         RateDecision::Allow { remaining: 1, .. }
     ));
-    assert!(matches!(four.check(&r, "k".into()), RateCheck::Ready(_)));
+    assert!(matches!(limiter.check(&r, "k".into()), RateCheck::Ready(_)));
 }

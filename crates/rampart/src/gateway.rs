@@ -326,15 +326,8 @@ pub async fn start(
                 })
         }
     };
-    let until_stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
     let http_redirect = match config.http_redirect_listen {
         Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("gateway.http_redirect_listen {addr}: {e}"))?;
-            let local = listener.local_addr().map_err(|e| e.to_string())?;
             let https_port = listen.port();
             let redirect = move |_peer: SocketAddr, _client_cert: Option<String>| {
                 tower::service_fn(move |request: Request<Incoming>| async move {
@@ -343,44 +336,32 @@ pub async fn start(
                     ))
                 })
             };
-            let (limits, stop) = (limits.clone(), until_stopped(stop_rx.clone()));
-            tokio::spawn(async move {
-                crate::listener::serve_plain_http(
-                    listener,
+            Some(
+                spawn_plain_http(
+                    "gateway.http_redirect_listen",
+                    addr,
                     redirect,
-                    &limits,
-                    Some(idle_timeout),
-                    stop,
+                    limits.clone(),
+                    idle_timeout,
+                    &stop_rx,
                 )
-                .await;
-            });
-            Some(local)
+                .await?,
+            )
         }
         None => None,
     };
     let plain_http = match config.plain_http_listen {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("gateway.plain_http_listen {addr}: {e}"))?;
-            let local = listener.local_addr().map_err(|e| e.to_string())?;
-            let (service, limits, stop) = (
+        Some(addr) => Some(
+            spawn_plain_http(
+                "gateway.plain_http_listen",
+                addr,
                 make_service(false),
                 limits.clone(),
-                until_stopped(stop_rx.clone()),
-            );
-            tokio::spawn(async move {
-                crate::listener::serve_plain_http(
-                    listener,
-                    service,
-                    &limits,
-                    Some(idle_timeout),
-                    stop,
-                )
-                .await;
-            });
-            Some(local)
-        }
+                idle_timeout,
+                &stop_rx,
+            )
+            .await?,
+        ),
         None => None,
     };
     crate::listener::serve_tls_on_workers(
@@ -398,6 +379,43 @@ pub async fn start(
         http_redirect,
         plain_http,
     })
+}
+
+/// Binds `addr` (the config key `key`) and serves plain HTTP there with `make_service` on this
+/// runtime, under `limits` and the idle timeout, until `stop` turns `true`; returns the bound
+/// address.
+async fn spawn_plain_http<F, S, B>(
+    key: &str,
+    addr: SocketAddr,
+    make_service: F,
+    limits: LimitSettings,
+    idle_timeout: Duration,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<SocketAddr, String>
+where
+    F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
+    S: crate::listener::ConnectionService<B>,
+    B: crate::listener::ResponseBody,
+{
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{key} {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut stop = stop.clone();
+    tokio::spawn(async move {
+        let until_stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        crate::listener::serve_plain_http(
+            listener,
+            make_service,
+            &limits,
+            Some(idle_timeout),
+            until_stopped,
+        )
+        .await;
+    });
+    Ok(local)
 }
 
 /// `workers` listening sockets on `addr` (the first one picks the port when it is 0), each as
@@ -443,21 +461,15 @@ fn server_tls(
     let ca_error =
         |e: &dyn std::fmt::Display| format!("gateway.client_ca_file {}: {e}", ca_path.display());
     let ca = std::fs::read_to_string(ca_path).map_err(|e| ca_error(&e))?;
-    rampart_pki::client_cert_verifier(&ca).map_err(|e| ca_error(&e))?;
-    let crl = match &config.client_crl_file {
-        Some(path) => Some((
-            path,
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("gateway.client_crl_file {}: {e}", path.display()))?,
-        )),
-        None => None,
-    };
-    let verifier =
-        rampart_pki::client_cert_verifier_with_crls(&ca, crl.as_ref().map(|(_, pem)| pem.as_str()))
-            .map_err(|e| match &crl {
-                Some((path, _)) => format!("gateway.client_crl_file {}: {e}", path.display()),
-                None => ca_error(&e),
-            })?;
+    // The bundle alone first, so that an error names the file at fault.
+    let mut verifier = rampart_pki::client_cert_verifier(&ca).map_err(|e| ca_error(&e))?;
+    if let Some(path) = &config.client_crl_file {
+        let crl_error =
+            |e: &dyn std::fmt::Display| format!("gateway.client_crl_file {}: {e}", path.display());
+        let crl = std::fs::read_to_string(path).map_err(|e| crl_error(&e))?;
+        verifier = rampart_pki::client_cert_verifier_with_crls(&ca, Some(&crl))
+            .map_err(|e| crl_error(&e))?;
+    }
     rampart_pki::with_client_verifier(base, verifier).map_err(|e| ca_error(&e))
 }
 

@@ -21,6 +21,43 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::settings::LimitSettings;
 
+/// What a listener serves each connection with: a service of hyper requests that never
+/// fails, cloned per request, movable to the connection's task.
+pub trait ConnectionService<B>:
+    Service<Request<Incoming>, Response = Response<B>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> ConnectionService<B> for S where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A response body a listener can send.
+pub trait ResponseBody:
+    http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
+}
+
 /// The server TLS configuration a listener uses for each new connection, replaceable while
 /// serving: connections already open keep the configuration of their handshake.
 #[derive(Clone, Debug)]
@@ -55,13 +92,8 @@ pub async fn serve_tls<F, S, B>(
     shutdown: impl std::future::Future<Output = ()>,
 ) where
     F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     // The idle timer also closes a client that finishes the handshake and then sends
     // nothing (hyper's protocol detection reads the first bytes without a timer).
@@ -82,13 +114,8 @@ pub async fn serve_tls_with_idle_timeout<F, S, B>(
     shutdown: impl std::future::Future<Output = ()>,
 ) where
     F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     serve_counted(
@@ -123,13 +150,8 @@ pub fn serve_tls_on_workers<F, S, B>(
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>>
 where
     F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let mut threads = Vec::with_capacity(listeners.len());
@@ -185,13 +207,8 @@ pub async fn serve_plain_http<F, S, B>(
     shutdown: impl std::future::Future<Output = ()>,
 ) where
     F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     serve_counted(
@@ -218,13 +235,8 @@ async fn serve_counted<F, S, B>(
     shutdown: impl std::future::Future<Output = ()>,
 ) where
     F: Fn(SocketAddr, Option<String>) -> S + Clone + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     let handshake_timeout = Duration::from_secs(limits.handshake_timeout);
     let bounds = ConnectionBounds {
@@ -309,13 +321,8 @@ async fn serve_connection<IO, S, B>(
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     let activity = bounds
         .idle_timeout
