@@ -11,10 +11,15 @@
 # Usage: benches/gateway/run.sh [seconds] [connections]
 # Env: IDLE_CONNS (default 10000; 0 skips that part), RAMPART_BIN (use this binary, no build),
 # KEEP_TMP=1 (keep the temp dir with configs, logs and the audit log), NO_OHA=1 (skip the
-# half-load part), PERF_OUT=FILE (record `perf record --call-graph dwarf` of the gateway during its peak run),
+# half-load part), PERF_OUT=FILE (record `perf record --call-graph dwarf` of the gateway during its peak run;
+# PERF_CALL_GRAPH=none records flat samples, small files; another value replaces dwarf,16384),
 # CALLGRIND=N (instead of the load runs: run the gateway under valgrind's callgrind, send 300
 # warm-up then N sequential requests on one connection, print instructions per request;
-# repeatable on a noisy machine, user space only).
+# repeatable on a noisy machine, user space only),
+# HOLD=1 (instead of the load runs: print the three URLs and the token to
+# $dir/hold.env, then keep everything running until interrupted, for experiments by hand),
+# STRACE=N (instead of the load runs: count the system calls of (b) nginx's workers and of (c)
+# the gateway over N sequential requests on one keep-alive connection, after 300 warm-up).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -199,19 +204,47 @@ if [ -n "${CALLGRIND:-}" ]; then
     "$((total / CALLGRIND)) per request"
   exit 0
 fi
+if [ -n "${HOLD:-}" ]; then
+  printf 'url_a=%s\nurl_b=%s\nurl_c=%s\ntoken=%s\ngw_pid=%s\nproxy_pid=%s\nadmin=http://127.0.0.1:%s\n' \
+    "$url_a" "$url_b" "$url_c" "$token" "$gw_pid" "$px_pid" "$adm_port" > "$dir/hold.env"
+  echo "running; settings in $dir/hold.env (source it); stop with Ctrl-C or kill $$ (TERM)"
+  while kill -0 "$gw_pid" 2>/dev/null; do sleep 1; done
+  echo "GATEWAY DIED" >&2; cat "$dir/gateway.err" >&2; exit 1
+fi
+if [ -n "${STRACE:-}" ]; then
+  command -v strace >/dev/null || { echo "STRACE needs strace (apt-get install -y strace)" >&2; exit 1; }
+  count_syscalls() { # name port pid...: system calls per request over $STRACE sequential requests
+    local name=$1 port=$2; shift 2
+    python3 $here/seq_requests.py "$port" 300 "$token" > /dev/null
+    local args=()
+    for p in "$@"; do for t in /proc/"$p"/task/*; do args+=(-p "${t##*/}"); done; done
+    strace -c -f -o "$dir/strace.$name" "${args[@]}" 2> /dev/null &
+    local st=$!
+    sleep 1
+    python3 $here/seq_requests.py "$port" "$STRACE" "$token" > /dev/null
+    kill -INT "$st"; wait "$st" 2>/dev/null || true
+    echo "($name) system calls per request over $STRACE requests:"
+    awk -v n="$STRACE" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { name=$NF; calls=$4; if ($5 ~ /^[0-9]+$/ && NF == 6) calls=$4;
+      printf "  %-20s %6.2f\n", name, calls / n; total += calls }
+      END { printf "  %-20s %6.2f\n", "total", total / n }' "$dir/strace.$name"
+  }
+  count_syscalls b "$px_port" $(pgrep -P "$px_pid")
+  count_syscalls c "$gw_port" "$gw_pid"
+  exit 0
+fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
 echo "versions: $(nginx -v 2>&1 | cut -d: -f2 | xargs), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), oha: ${oha:+$($oha --version)}"
 echo "wrk -t1 -c$conns -d${secs}s, keep-alive, after a 2 s warm-up each; all processes share the cores"
 declare -A rps p50 p99
-cpu_ms() { # pid: CPU time (user+system, ms) of the process and its children (nginx workers)
-  python3 - "$1" <<'PY'
+cpu_ms() { # pid [user|system]: CPU time (user+system, or one of them, ms) of the process and its children (nginx workers)
+  python3 - "$1" "${2:-both}" <<'PY'
 import os, sys
-tick = os.sysconf("SC_CLK_TCK"); todo = [int(sys.argv[1])]; total = 0
+tick = os.sysconf("SC_CLK_TCK"); todo = [int(sys.argv[1])]; total = 0; part = sys.argv[2]
 while todo:
     p = todo.pop()
     try:
         f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-        total += int(f[11]) + int(f[12])
+        total += (int(f[11]) if part != "system" else 0) + (int(f[12]) if part != "user" else 0)
         for t in os.listdir(f"/proc/{p}/task"):
             todo += [int(c) for c in open(f"/proc/{p}/task/{t}/children").read().split()]
     except OSError:
@@ -223,23 +256,25 @@ declare -A front
 front[a]=$up_pid; front[b]=$px_pid; front[c]=$gw_pid
 run_wrk() { # name url bearer
   BEARER=$3 wrk -t1 -c"$conns" -d2s -s $here/report.lua "$2" > /dev/null
-  local out c0 u0 c1 u1
-  c0=$(cpu_ms "${front[$1]}"); u0=$(cpu_ms "$up_pid")
+  local out c0 u0 c1 u1 s0 s1
+  c0=$(cpu_ms "${front[$1]}"); u0=$(cpu_ms "$up_pid"); s0=$(cpu_ms "${front[$1]}" system)
   local perf_pid=""
   if [ "$1" = c ] && [ -n "${PERF_OUT:-}" ]; then
-    perf record -F 499 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$gw_pid" -- sleep "$secs" 2> /dev/null &
+    local graph=(--call-graph "${PERF_CALL_GRAPH:-dwarf,16384}")
+    [ "${PERF_CALL_GRAPH:-}" = none ] && graph=()
+    perf record -F 499 "${graph[@]}" -o "$PERF_OUT" -p "$gw_pid" -- sleep "$secs" 2> /dev/null &
     perf_pid=$!
   fi
   out=$(BEARER=$3 timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s -s $here/report.lua "$2")
   if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
-  c1=$(cpu_ms "${front[$1]}"); u1=$(cpu_ms "$up_pid")
+  c1=$(cpu_ms "${front[$1]}"); u1=$(cpu_ms "$up_pid"); s1=$(cpu_ms "${front[$1]}" system)
   echo "$out" | grep -E "Non-2xx|Socket errors" || true
   local line
   line=$(echo "$out" | grep '^RESULT')
   local n
   n=$(echo "$line" | sed -E 's/.*requests=([0-9]+).*/\1/')
   echo "($1) $line"
-  echo "($1) CPU: front process $(( (c1 - c0) * 1000000 / n / 1000 )) us/request ($(( (c1 - c0) / secs / 10 ))% of one core)$( [ "$1" != a ] && echo ", upstream $(( (u1 - u0) * 1000000 / n / 1000 )) us/request")"
+  echo "($1) CPU: front process $(( (c1 - c0) * 1000000 / n / 1000 )) us/request (kernel $(( (s1 - s0) * 1000000 / n / 1000 )) us; $(( (c1 - c0) / secs / 10 ))% of one core)$( [ "$1" != a ] && echo ", upstream $(( (u1 - u0) * 1000000 / n / 1000 )) us/request")"
   rps[$1]=$(echo "$line" | sed -E 's/.*rps=([0-9]+).*/\1/')
   p50[$1]=$(echo "$line" | sed -E 's/.*p50_us=([0-9]+).*/\1/')
   p99[$1]=$(echo "$line" | sed -E 's/.*p99_us=([0-9]+).*/\1/')
