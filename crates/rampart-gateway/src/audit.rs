@@ -110,13 +110,36 @@ pub fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    // Written digit by digit: this runs once per request, and `format!` was a tenth of the
+    // audit layer's work.
+    // Never negative: the time is not before 1970.
+    let year = year.unsigned_abs();
+    let mut out = String::with_capacity(24);
+    for (value, digits, separator) in [
+        (year, 4, '-'),
+        (month as u64, 2, '-'),
+        (day as u64, 2, 'T'),
+        ((rem / 3600) as u64, 2, ':'),
+        ((rem % 3600 / 60) as u64, 2, ':'),
+        ((rem % 60) as u64, 2, '.'),
+        (u64::from(d.subsec_millis()), 3, 'Z'),
+    ] {
+        push_decimal(&mut out, value, digits);
+        out.push(separator);
+    }
+    out
+}
+
+/// Appends `value` in decimal, zero-padded to at least `digits` digits.
+fn push_decimal(out: &mut String, value: u64, digits: u32) {
+    let mut divisor = 10u64.pow(digits - 1);
+    while divisor <= value / 10 {
+        divisor *= 10;
+    }
+    while divisor > 0 {
+        out.push(char::from(b'0' + (value / divisor % 10) as u8));
+        divisor /= 10;
+    }
 }
 
 /// Where audit records go.
@@ -307,6 +330,11 @@ mod tests {
     fn time_format() {
         let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         assert_eq!(rfc3339(t), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_799) + Duration::from_millis(9);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59.009Z");
+        let farther = far + Duration::from_secs(1);
+        assert_eq!(rfc3339(farther), "10000-01-01T00:00:00.009Z");
     }
 
     #[tokio::test]

@@ -53,23 +53,34 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthError> {
     if values.next().is_some() {
         return Err(AuthError::Malformed);
     }
-    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let value = value.as_bytes();
+    let space = value
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(AuthError::Malformed)?;
+    let (scheme, token) = (&value[..space], &value[space + 1..]);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Err(AuthError::Malformed);
     }
-    let token = token.trim_start_matches(' ');
-    let body = token.trim_end_matches('=');
+    let token = &token[token.iter().take_while(|&&b| b == b' ').count()..];
+    let body = &token[..token.len() - token.iter().rev().take_while(|&&b| b == b'=').count()];
+    // b64token (RFC 6750 section 2.1): ASCII only, so the check also proves UTF-8.
     if token.is_empty()
         || token.len() > MAX_TOKEN_BYTES
         || body.is_empty()
-        || !body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        || !rampart_guard::all_bytes(body, |b| {
+            b.is_ascii_alphanumeric()
+                | (b == b'-')
+                | (b == b'.')
+                | (b == b'_')
+                | (b == b'~')
+                | (b == b'+')
+                | (b == b'/')
         })
     {
         return Err(AuthError::Malformed);
     }
-    Ok(token)
+    std::str::from_utf8(token).map_err(|_| AuthError::Malformed)
 }
 
 /// Extracts the API key from the header `name`: exactly one, 1 to [`MAX_API_KEY_BYTES`]
@@ -83,7 +94,7 @@ pub fn api_key<'h>(headers: &'h http::HeaderMap, name: &HeaderName) -> Result<&'
     let bytes = value.as_bytes();
     if bytes.is_empty()
         || bytes.len() > MAX_API_KEY_BYTES
-        || !bytes.iter().all(u8::is_ascii_graphic)
+        || !rampart_guard::all_bytes(bytes, |b| b.is_ascii_graphic())
     {
         return Err(AuthError::Malformed);
     }
@@ -361,8 +372,23 @@ mod tests {
             "Bearer a,b",
             "Bearer ===",
             "Bearerabc",
+            "Bearer \tabc",
+            "Bearer abc=d",
         ] {
             assert_eq!(bearer_token(&h(&[bad])), Err(AuthError::Malformed), "{bad}");
+        }
+        assert_eq!(bearer_token(&h(&["Bearer   a="])), Ok("a="));
+        // Bytes outside ASCII, in a block of its own and inside a long token.
+        let mut headers = HeaderMap::new();
+        for value in [
+            &b"Bearer ab\xc3\xa9"[..],
+            &[b"Bearer ".as_slice(), &[b'a'; 130], b"\xff"].concat(),
+        ] {
+            headers.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(value).expect("value"),
+            );
+            assert_eq!(bearer_token(&headers), Err(AuthError::Malformed));
         }
         assert_eq!(
             bearer_token(&h(&["Bearer a", "Bearer b"])),

@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::config::HealthCheckConfig;
 use crate::proxy::{Health, Pool, Proxy};
+use crate::upstream_conn::UpstreamConnections;
 
 /// Most of a probe's response body that is read (the rest is discarded with the connection).
 const MAX_PROBE_BODY: usize = 64 * 1024;
@@ -76,7 +77,6 @@ pub(crate) fn start(proxy: &Proxy) -> HealthChecks {
 
 /// What a checker needs from the proxy, without keeping the pipeline alive.
 pub(crate) struct WeakProxy {
-    pub(crate) client: crate::proxy::UpstreamClient,
     pub(crate) pools: Weak<HashMap<Arc<str>, Pool>>,
 }
 
@@ -106,8 +106,8 @@ impl Checker {
                 let Some(uri) = up.uri(Some(&this.path)) else {
                     continue;
                 };
-                let client = this.proxy.client.clone();
-                probes.spawn(async move { (i, probe(&client, uri, timeout).await) });
+                let connections = Arc::clone(&up.connections);
+                probes.spawn(async move { (i, probe(&connections, uri, timeout).await) });
             }
             // Only the results are awaited with the pools held; the probes hold no state.
             drop(pools);
@@ -148,7 +148,7 @@ impl Checker {
 }
 
 /// One probe: `GET uri`, 2xx within `timeout` (head and body) is healthy.
-async fn probe(client: &crate::proxy::UpstreamClient, uri: http::Uri, timeout: Duration) -> bool {
+async fn probe(connections: &Arc<UpstreamConnections>, uri: http::Uri, timeout: Duration) -> bool {
     let body = http_body_util::Empty::new()
         .map_err(|never| match never {})
         .boxed_unsync();
@@ -163,7 +163,7 @@ async fn probe(client: &crate::proxy::UpstreamClient, uri: http::Uri, timeout: D
         return false;
     };
     let attempt = async {
-        let resp = client.request(req).await.ok()?;
+        let resp = connections.send(req).await.ok()?;
         let ok = resp.status().is_success();
         // Read (a bounded part of) the body so the connection can go back to the pool.
         let mut body = resp.into_body();

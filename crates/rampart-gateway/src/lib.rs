@@ -56,6 +56,7 @@ pub mod reload;
 pub mod request_id;
 pub mod response_headers;
 pub mod route;
+pub(crate) mod upstream_conn;
 
 use std::convert::Infallible;
 use std::sync::Arc;

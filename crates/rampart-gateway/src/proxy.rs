@@ -1,4 +1,4 @@
-//! The upstream call: hyper-util's pooled legacy client, HTTP/1.1 to `http://` upstreams and,
+//! The upstream call: pooled HTTP/1.1 connections ([`crate::upstream_conn`]) to `http://` upstreams and,
 //! with `[gateway.upstream_tls]`, to `https://` ones (rustls: TLS 1.2/1.3, certificates verified
 //! against that CA bundle only, an optional client certificate for mutual TLS), round robin
 //! over the route's upstreams, skipping upstreams that are unhealthy:
@@ -27,10 +27,7 @@ use http::{Method, Request, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use thread_local::ThreadLocal;
 use tower::Service;
 
 use crate::body_limit::too_large;
@@ -38,6 +35,7 @@ use crate::config::{ClientTlsFiles, ConfigError, HealthCheckConfig, RouteConfig}
 use crate::context::{BoxBody, BoxError, BoxFuture, Outcome, ReqBody};
 use crate::error::{error_response, internal};
 use crate::route::Route;
+use crate::upstream_conn::{SendError, UpstreamConnections};
 
 /// How long an upstream whose connection failed is skipped.
 pub const EJECT_FOR: Duration = Duration::from_secs(10);
@@ -87,12 +85,19 @@ pub(crate) struct Upstream {
     successes: AtomicU32,
     /// Consecutive failed probes (written by the route's health checker only).
     failures: AtomicU32,
+    /// Pooled connections, shared by the traffic and the health checks.
+    pub(crate) connections: Arc<UpstreamConnections>,
 }
 
 impl Upstream {
     /// Parses an upstream URL; `https://` only when `tls` (the gateway has an upstream TLS
-    /// configuration).
-    fn parse(key: &str, url: &str, tls: bool) -> Result<Self, ConfigError> {
+    /// configuration); connections are opened with `connector`.
+    fn parse(
+        key: &str,
+        url: &str,
+        tls: bool,
+        connector: &HttpsConnector<HttpConnector>,
+    ) -> Result<Self, ConfigError> {
         let uri: Uri = url
             .parse()
             .map_err(|_| ConfigError::new(key, "not a valid URL"))?;
@@ -111,7 +116,16 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| ConfigError::new(key, "URL must have a host"))?;
+        let target = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| ConfigError::new(key, "not a valid URL"))?;
+        let host = http::HeaderValue::from_str(authority.as_str())
+            .map_err(|_| ConfigError::new(key, "not a valid host"))?;
         Ok(Self {
+            connections: Arc::new(UpstreamConnections::new(target, host, connector.clone())),
             label: format!("{scheme}://{authority}"),
             scheme,
             authority,
@@ -182,6 +196,7 @@ impl Upstream {
         }
     }
 
+    /// The request target on this upstream, in origin form (`/base/path?query`).
     pub(crate) fn uri(&self, pq: Option<&PathAndQuery>) -> Option<Uri> {
         let path_and_query = match pq {
             // Without a base path the request's own (shared, already parsed) target is reused.
@@ -191,12 +206,7 @@ impl Upstream {
                 PathAndQuery::try_from(format!("{}{pq}", self.base_path)).ok()?
             }
         };
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .ok()
+        Some(Uri::from(path_and_query))
     }
 }
 
@@ -239,36 +249,26 @@ impl Pool {
     }
 }
 
-/// The pooled HTTP(S) client to the upstreams.
-pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, ReqBody>;
-
-/// A client whose connections time out after `timeout`, with `TCP_NODELAY`, speaking TLS with
-/// `tls` to `https://` upstreams, keeping up to 64 idle connections per upstream for 60 s.
-pub(crate) fn upstream_client(timeout: Duration, tls: &rustls::ClientConfig) -> UpstreamClient {
+/// The connector of upstream connections: TCP with `TCP_NODELAY`, giving up after `timeout`,
+/// and TLS with `tls` for `https://` upstreams.
+fn upstream_connector(
+    timeout: Duration,
+    tls: Arc<rustls::ClientConfig>,
+) -> HttpsConnector<HttpConnector> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls.clone())
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(Arc::unwrap_or_clone(tls))
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(64)
-        .build(connector)
+        .wrap_connector(http)
 }
 
 /// The proxy service (the innermost service of the pipeline).
 #[derive(Clone)]
 pub struct Proxy {
-    /// One client, so one connection pool, per thread: a pooled connection is driven by a
-    /// task on the runtime that opened it, so sharing one pool between the gateway's worker
-    /// threads (each its own runtime) would send every request and its response across
-    /// threads, with a wake-up each way.
-    clients: Arc<ThreadLocal<UpstreamClient>>,
-    tls: Arc<rustls::ClientConfig>,
     pools: Arc<HashMap<Arc<str>, Pool>>,
     timeout: Duration,
 }
@@ -288,7 +288,7 @@ impl Proxy {
         tls: Option<&ClientTlsFiles>,
     ) -> Result<Self, ConfigError> {
         let has_tls = tls.is_some();
-        let tls = upstream_tls_config(tls)?;
+        let connector = upstream_connector(timeout, upstream_tls_config(tls)?);
         let mut pools = HashMap::new();
         for route in routes {
             let id = &route.id;
@@ -297,7 +297,8 @@ impl Proxy {
                 .iter()
                 .enumerate()
                 .map(|(i, u)| {
-                    Upstream::parse(&format!("gateway.routes[{id}].upstreams[{i}]"), u, has_tls)
+                    let key = format!("gateway.routes[{id}].upstreams[{i}]");
+                    Upstream::parse(&key, u, has_tls, &connector)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let health_check = match &route.health_check {
@@ -322,8 +323,6 @@ impl Proxy {
             );
         }
         Ok(Self {
-            clients: Arc::new(ThreadLocal::new()),
-            tls,
             pools: Arc::new(pools),
             timeout,
         })
@@ -363,16 +362,9 @@ impl Proxy {
         ids
     }
 
-    /// This thread's client.
-    fn client(&self) -> &UpstreamClient {
-        self.clients
-            .get_or(|| upstream_client(self.timeout, &self.tls))
-    }
-
-    /// A client of its own and a weak reference to the pools, for the health checker.
+    /// A weak reference to the pools, for the health checker.
     pub(crate) fn clone_weak(&self) -> crate::health::WeakProxy {
         crate::health::WeakProxy {
-            client: upstream_client(self.timeout, &self.tls),
             pools: Arc::downgrade(&self.pools),
         }
     }
@@ -509,7 +501,7 @@ impl Proxy {
             let Ok(up_req) = builder.body(b) else {
                 return failure(&route.id, "request", &upstream.label);
             };
-            let result = tokio::time::timeout_at(deadline, self.client().request(up_req)).await;
+            let result = tokio::time::timeout_at(deadline, upstream.connections.send(up_req)).await;
             match result {
                 Err(_) => return failure(&route.id, "timeout", &upstream.label),
                 Ok(Ok(resp)) => {
@@ -526,7 +518,7 @@ impl Proxy {
                     if is_length_limit(&e) {
                         return failure(&route.id, "body_too_large", &upstream.label);
                     }
-                    if e.is_connect() {
+                    if matches!(e, SendError::Connect(_)) {
                         upstream.eject(now_ms());
                         tracing::warn!(route = %route.id, upstream = %upstream.label,
                             "upstream connection failed; ejected");

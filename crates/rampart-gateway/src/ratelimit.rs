@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use rampart_guard::Principal;
 use tower::{Layer, Service};
 
@@ -210,7 +210,11 @@ fn secs_ceil(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-fn set_num(h: &mut HeaderMap, name: &'static str, v: u64) {
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+fn set_num(h: &mut HeaderMap, name: HeaderName, v: u64) {
     h.insert(name, HeaderValue::from(v));
 }
 
@@ -260,16 +264,19 @@ fn key_for<B>(req: &Request<B>, kind: &str, phase: Phase) -> Result<Option<Strin
         (kind, Phase::AfterAuth) => {
             let p = req.extensions().get::<Arc<Principal>>().ok_or(())?;
             let fingerprint = req.extensions().get::<ApiKeyFingerprint>();
-            let key = match (kind, fingerprint) {
-                ("sub", _) => format!("sub:{}", p.subject),
+            let (prefix, id) = match (kind, fingerprint) {
+                ("sub", _) => ("sub:", p.subject.as_str()),
                 // The key's fingerprint, never the key. Requests of the route authenticated
                 // otherwise (token, certificate) are keyed by client below.
-                ("api_key", Some(ApiKeyFingerprint(f))) => format!("key:{f}"),
+                ("api_key", Some(ApiKeyFingerprint(f))) => ("key:", f.as_str()),
                 _ => match &p.client_id {
-                    Some(c) => format!("client:{c}"),
-                    None => format!("sub:{}", p.subject),
+                    Some(c) => ("client:", c.as_str()),
+                    None => ("sub:", p.subject.as_str()),
                 },
             };
+            let mut key = String::with_capacity(prefix.len() + id.len());
+            key.push_str(prefix);
+            key.push_str(id);
             Ok(Some(key))
         }
     }
@@ -344,9 +351,9 @@ where
             Box::pin(async move {
                 let mut resp = fut.await?;
                 let h = resp.headers_mut();
-                set_num(h, "ratelimit-limit", limit.into());
-                set_num(h, "ratelimit-remaining", remaining.into());
-                set_num(h, "ratelimit-reset", secs_ceil(reset));
+                set_num(h, RATELIMIT_LIMIT, limit.into());
+                set_num(h, RATELIMIT_REMAINING, remaining.into());
+                set_num(h, RATELIMIT_RESET, secs_ceil(reset));
                 Ok(resp)
             })
         }
@@ -370,10 +377,10 @@ where
             );
             let secs = secs_ceil(retry_after).max(1);
             let h = resp.headers_mut();
-            set_num(h, "retry-after", secs);
-            set_num(h, "ratelimit-limit", limit.into());
-            set_num(h, "ratelimit-remaining", 0);
-            set_num(h, "ratelimit-reset", secs);
+            set_num(h, http::header::RETRY_AFTER, secs);
+            set_num(h, RATELIMIT_LIMIT, limit.into());
+            set_num(h, RATELIMIT_REMAINING, 0);
+            set_num(h, RATELIMIT_RESET, secs);
             Box::pin(async move { Ok(resp) })
         }
     }

@@ -1,9 +1,10 @@
 //! Live reconfiguration: a pipeline that can be replaced while serving.
 //!
 //! [`GatewayHandle`] holds the current pipeline (normally [`Gateway::service`]) behind a
-//! lock that is taken once per request, only long enough to clone the pipeline. Every
-//! connection serves through a [`ReloadingService`], which looks the current pipeline up for
-//! each request, so after [`GatewayHandle::replace`]:
+//! lock, with a generation number that every replacement raises. Every connection serves
+//! through a [`ReloadingService`], which keeps its own copy of the pipeline and compares
+//! generations before each request (one atomic load; the lock is taken, and the pipeline
+//! cloned, only when the generation changed), so after [`GatewayHandle::replace`]:
 //!
 //! - new requests, including those on keep-alive and HTTP/2 connections opened before the
 //!   replacement, use the new pipeline;
@@ -20,21 +21,28 @@
 //! [`Gateway`]: crate::Gateway
 //! [`Gateway::service`]: crate::Gateway::service
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use tower::Service;
-use tower::util::{Oneshot, ServiceExt};
 
 /// The current pipeline of a gateway, replaceable at any time. Cloning shares it.
 pub struct GatewayHandle<S> {
-    current: Arc<RwLock<S>>,
+    shared: Arc<Shared<S>>,
+}
+
+struct Shared<S> {
+    /// The pipeline and its generation, always replaced together.
+    current: RwLock<(u64, S)>,
+    /// The generation in `current`, readable without the lock.
+    generation: AtomicU64,
 }
 
 impl<S> Clone for GatewayHandle<S> {
     fn clone(&self) -> Self {
         Self {
-            current: Arc::clone(&self.current),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -49,13 +57,21 @@ impl<S: Clone> GatewayHandle<S> {
     /// A handle serving `pipeline` until it is replaced.
     pub fn new(pipeline: S) -> Self {
         Self {
-            current: Arc::new(RwLock::new(pipeline)),
+            shared: Arc::new(Shared {
+                current: RwLock::new((0, pipeline)),
+                generation: AtomicU64::new(0),
+            }),
         }
     }
 
     /// A clone of the current pipeline.
     pub fn current(&self) -> S {
-        self.current
+        self.current_with_generation().1
+    }
+
+    fn current_with_generation(&self) -> (u64, S) {
+        self.shared
+            .current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -65,8 +81,15 @@ impl<S: Clone> GatewayHandle<S> {
     /// finish on the previous one.
     pub fn replace(&self, pipeline: S) {
         let old = {
-            let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-            std::mem::replace(&mut *current, pipeline)
+            let mut current = self
+                .shared
+                .current
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let generation = current.0 + 1;
+            let old = std::mem::replace(&mut *current, (generation, pipeline));
+            self.shared.generation.store(generation, Ordering::Release);
+            old
         };
         // Dropped outside the lock.
         drop(old);
@@ -75,30 +98,40 @@ impl<S: Clone> GatewayHandle<S> {
     /// The service of one connection: each request goes to the pipeline current when it
     /// arrives.
     pub fn service(&self) -> ReloadingService<S> {
+        let (generation, pipeline) = self.current_with_generation();
         ReloadingService {
             handle: self.clone(),
+            generation,
+            pipeline,
         }
     }
 }
 
 /// A service that sends each request to the current pipeline of a [`GatewayHandle`].
 ///
-/// Always ready: readiness of the pipeline is awaited inside the response future.
+/// Keeps a copy of the pipeline, renewed from the handle when a replacement raised the
+/// generation; readiness is that of the copy.
 pub struct ReloadingService<S> {
     handle: GatewayHandle<S>,
+    generation: u64,
+    pipeline: S,
 }
 
-impl<S> Clone for ReloadingService<S> {
+impl<S: Clone> Clone for ReloadingService<S> {
     fn clone(&self) -> Self {
         Self {
             handle: self.handle.clone(),
+            generation: self.generation,
+            pipeline: self.pipeline.clone(),
         }
     }
 }
 
 impl<S> std::fmt::Debug for ReloadingService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReloadingService").finish_non_exhaustive()
+        f.debug_struct("ReloadingService")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,20 +141,25 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Oneshot<S, R>;
+    type Future = S::Future;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.handle.shared.generation.load(Ordering::Acquire) != self.generation {
+            (self.generation, self.pipeline) = self.handle.current_with_generation();
+        }
+        self.pipeline.poll_ready(cx)
     }
 
     fn call(&mut self, request: R) -> Self::Future {
-        self.handle.current().oneshot(request)
+        self.pipeline.call(request)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+
+    use tower::ServiceExt;
 
     use super::*;
 
@@ -155,5 +193,10 @@ mod tests {
         assert_eq!(handle.service().call(()).await.unwrap(), 2);
         // A call started before the replacement finishes on the old pipeline.
         assert_eq!(in_flight.await.unwrap(), 1);
+        // Every replacement is seen, also by a clone made before it.
+        let mut cloned = connection.clone();
+        handle.replace(Answer(3));
+        assert_eq!(connection.ready().await.unwrap().call(()).await.unwrap(), 3);
+        assert_eq!(cloned.ready().await.unwrap().call(()).await.unwrap(), 3);
     }
 }

@@ -1,7 +1,7 @@
 //! Bounded, expiring caches keyed by the SHA-256 of a token.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
@@ -34,7 +34,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `max` entries: when full, expired entries are evicted first, and if none is, the whole
 /// cache is cleared (cheap, bounded, and only costs re-verification).
 pub(crate) struct ExpiringCache<V> {
-    entries: Mutex<HashMap<TokenKey, (V, i64)>>,
+    /// Values behind `Arc`s, so a hit is cloned after the lock is released.
+    entries: Mutex<HashMap<TokenKey, (Arc<V>, i64)>>,
     max: usize,
 }
 
@@ -49,15 +50,18 @@ impl<V: Clone> ExpiringCache<V> {
 
     /// The value for `key` if present and not expired at `now_ms`; expired entries are removed.
     pub(crate) fn get(&self, key: &TokenKey, now_ms: i64) -> Option<V> {
-        let mut map = lock(&self.entries);
-        match map.get(key) {
-            Some((v, exp)) if now_ms < *exp => Some(v.clone()),
-            Some(_) => {
-                map.remove(key);
-                None
+        let hit = {
+            let mut map = lock(&self.entries);
+            match map.get(key) {
+                Some((v, exp)) if now_ms < *exp => Some(Arc::clone(v)),
+                Some(_) => {
+                    map.remove(key);
+                    None
+                }
+                None => None,
             }
-            None => None,
-        }
+        };
+        hit.map(|v| V::clone(&v))
     }
 
     /// Stores `value` until `expires_ms` (nothing is stored if that is not after `now_ms`).
@@ -72,7 +76,7 @@ impl<V: Clone> ExpiringCache<V> {
                 map.clear();
             }
         }
-        map.insert(key, (value, expires_ms));
+        map.insert(key, (Arc::new(value), expires_ms));
     }
 
     /// Number of entries (expired ones included until evicted).

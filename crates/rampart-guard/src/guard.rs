@@ -363,7 +363,9 @@ impl Authenticator for Guard {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        if token.len() > MAX_TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        if token.len() > MAX_TOKEN_BYTES
+            || !crate::all_bytes(token.as_bytes(), |b| b.is_ascii_graphic())
+        {
             return Err(AuthError::Malformed);
         }
         // A token verified before is found by its hash alone; its recorded method decides

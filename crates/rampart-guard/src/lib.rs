@@ -19,3 +19,14 @@ pub use config::{GuardConfig, GuardError, IssuerConfig, MAX_ISSUERS};
 pub use guard::Guard;
 pub use introspection::MAX_INTROSPECTION_BYTES;
 pub use principal::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
+
+/// Whether every byte of `bytes` satisfies `accept`: the character-set check of tokens and
+/// keys on every request.
+///
+/// Checks blocks of 64 bytes without an exit inside a block, a loop the compiler turns into
+/// vector instructions, so a 600-byte token takes a few dozen steps instead of 600 branches.
+pub fn all_bytes(bytes: &[u8], accept: impl Fn(u8) -> bool) -> bool {
+    bytes
+        .chunks(64)
+        .all(|block| block.iter().fold(true, |ok, &b| ok & accept(b)))
+}

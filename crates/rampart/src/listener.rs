@@ -3,7 +3,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,11 +14,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rampart_gateway::idle::{ConnectionActivity, IdleIo, TrackActivity};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tower::util::Oneshot;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::settings::LimitSettings;
@@ -348,10 +350,77 @@ async fn serve_connection<IO, S, B>(
         // Plain HTTP: no cleartext HTTP/2 (h2c).
         builder = builder.http1_only();
     }
-    let hyper_service = TowerToHyperService::new(service);
+    let hyper_service = InPlaceService::new(service);
     let connection = builder.serve_connection(TokioIo::new(io), hyper_service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// hyper's view of a connection's tower service.
+///
+/// hyper_util's `TowerToHyperService` clones the service for every request; for the gateway,
+/// whose service is its whole pipeline, that clone (dozens of reference counts shared with
+/// the other worker threads) was a measurable part of each request. This adapter calls the
+/// connection's own service in place when it is ready at once, which the gateway's pipeline
+/// always is, and otherwise waits for readiness on a clone, as `oneshot` does.
+struct InPlaceService<S> {
+    service: Mutex<S>,
+}
+
+impl<S> InPlaceService<S> {
+    fn new(service: S) -> Self {
+        Self {
+            service: Mutex::new(service),
+        }
+    }
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for InPlaceService<S>
+where
+    S: Service<Request<Incoming>, Error = Infallible> + Clone,
+{
+    type Response = S::Response;
+    type Error = Infallible;
+    type Future = InPlaceFuture<S>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        // Poisoning cannot leave the service half-updated: `call` only starts a request.
+        let mut service = self.service.lock().unwrap_or_else(PoisonError::into_inner);
+        // A service that is not ready at once registers this no-op waker and is then
+        // polled again, with the task's waker, through the `Oneshot` of a clone.
+        match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => InPlaceFuture::Called {
+                future: service.call(request),
+            },
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => InPlaceFuture::Waiting {
+                oneshot: service.clone().oneshot(request),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`InPlaceService`].
+    #[project = InPlaceFutureProjection]
+    enum InPlaceFuture<S: Service<Request<Incoming>>> {
+        Called { #[pin] future: S::Future },
+        Waiting { #[pin] oneshot: Oneshot<S, Request<Incoming>> },
+    }
+}
+
+impl<S> std::future::Future for InPlaceFuture<S>
+where
+    S: Service<Request<Incoming>>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            InPlaceFutureProjection::Called { future } => future.poll(cx),
+            InPlaceFutureProjection::Waiting { oneshot } => oneshot.poll(cx),
+        }
     }
 }
 
