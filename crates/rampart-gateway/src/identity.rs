@@ -64,6 +64,14 @@ const HOP_BY_HOP_NAMES: [HeaderName; 6] = [
 
 /// Removes hop-by-hop headers, including those named in `Connection` and any `Proxy-*`.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    remove_hop_by_hop_and(h, |_| false);
+}
+
+/// Removes hop-by-hop headers (as [`remove_hop_by_hop`]) and those `also` matches.
+///
+/// Each header present is looked at once, rather than each name of the lists looked up: a
+/// request has a handful of headers, the lists are longer, and every lookup hashes a name.
+pub(crate) fn remove_hop_by_hop_and(h: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
     let listed: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -71,18 +79,17 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for n in listed {
-        h.remove(n);
+    let unwanted = |n: &HeaderName| {
+        HOP_BY_HOP_NAMES.contains(n)
+            || n.as_str().starts_with("proxy-")
+            || listed.contains(n)
+            || also(n)
+    };
+    if !h.keys().any(unwanted) {
+        return;
     }
-    for n in HOP_BY_HOP_NAMES {
-        h.remove(n);
-    }
-    let proxy: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| k.as_str().starts_with("proxy-"))
-        .cloned()
-        .collect();
-    for n in proxy {
+    let names: Vec<HeaderName> = h.keys().filter(|n| unwanted(n)).cloned().collect();
+    for n in names {
         h.remove(n);
     }
 }
@@ -127,25 +134,17 @@ impl IdentityLayer {
         forward_token: bool,
         conn: &ConnectionInfo,
     ) {
-        remove_hop_by_hop(h);
-        for n in self.strip.iter() {
-            h.remove(n);
-        }
-        let ours: Vec<HeaderName> = h
-            .keys()
-            .filter(|k| k.as_str().starts_with(RAMPART_PREFIX))
-            .cloned()
-            .collect();
-        for n in ours {
-            h.remove(n);
-        }
-        if !forward_token {
-            h.remove(header::AUTHORIZATION);
-        }
+        let xff_existing: Vec<HeaderValue> = h.get_all(&X_FORWARDED_FOR).iter().cloned().collect();
+        remove_hop_by_hop_and(h, |n| {
+            self.strip.contains(n)
+                || n.as_str().starts_with(RAMPART_PREFIX)
+                || (!forward_token && n == header::AUTHORIZATION)
+                || n == X_FORWARDED_FOR
+                || n == X_FORWARDED_PROTO
+        });
         let peer = canonical(conn.peer.ip()).to_string();
         let xff = if self.trusted.contains(conn.peer.ip()) {
-            let existing: Vec<&str> = h
-                .get_all(&X_FORWARDED_FOR)
+            let existing: Vec<&str> = xff_existing
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
@@ -157,8 +156,6 @@ impl IdentityLayer {
         } else {
             peer
         };
-        h.remove(&X_FORWARDED_FOR);
-        h.remove(&X_FORWARDED_PROTO);
         if let Ok(v) = HeaderValue::from_str(&xff) {
             h.insert(X_FORWARDED_FOR, v);
         }

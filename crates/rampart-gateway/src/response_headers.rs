@@ -8,7 +8,9 @@ use http::{HeaderValue, Request, header};
 use tower::{Layer, Service};
 
 use crate::context::{BoxBody, BoxFuture, ConnectionInfo};
-use crate::identity::remove_hop_by_hop;
+use crate::identity::remove_hop_by_hop_and;
+
+const X_POWERED_BY: http::HeaderName = http::HeaderName::from_static("x-powered-by");
 
 /// The HSTS value.
 pub const HSTS: &str = "max-age=31536000";
@@ -16,9 +18,7 @@ pub const HSTS: &str = "max-age=31536000";
 /// Applies the response header policy to `resp`.
 pub fn apply(resp: &mut http::Response<BoxBody>, tls: bool) {
     let h = resp.headers_mut();
-    remove_hop_by_hop(h);
-    h.remove(header::SERVER);
-    h.remove("x-powered-by");
+    remove_hop_by_hop_and(h, |n| n == header::SERVER || n == X_POWERED_BY);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
