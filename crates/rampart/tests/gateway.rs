@@ -622,7 +622,11 @@ async fn api_keys_through_introspection() {
     assert_eq!(resp.status(), 401);
     // Revoked: refused once the gateway's 1 s introspection cache has passed.
     let out = f.idp.cli(&["api-key", "revoke", &key_id]);
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "api-key revoke: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(call("/keys/1").await.unwrap().status(), 401);
     let lines = f.gw.stdout.lock().unwrap().join("\n");
