@@ -159,22 +159,27 @@ impl AuditSink {
             // then pauses briefly so that requests enqueue without waking it each time (a
             // wake-up per request costs more than the write). A record reaches the writer
             // within BATCH_PAUSE of its request.
-            let mut writer = std::io::BufWriter::with_capacity(64 * 1024, writer);
+            let mut writer = writer;
+            // The batch's lines, written with one call.
+            let mut lines = Vec::with_capacity(64 * 1024);
             while let Some(record) = rx.blocking_recv() {
-                write_record(&mut writer, &record);
+                append_record(&mut lines, &record);
                 let mut batch = 1;
                 while batch < 1024 {
                     match rx.try_recv() {
                         Ok(record) => {
-                            write_record(&mut writer, &record);
+                            append_record(&mut lines, &record);
                             batch += 1;
                         }
                         Err(_) => break,
                     }
                 }
-                if let Err(e) = writer.flush() {
+                if let Err(e) = writer.write_all(&lines).and_then(|()| writer.flush()) {
                     tracing::error!(error = %e, "audit write failed");
                 }
+                lines.clear();
+                // A burst of long paths may have grown it; keep at most 1 MiB between batches.
+                lines.shrink_to(1 << 20);
                 std::thread::sleep(BATCH_PAUSE);
             }
         });
@@ -299,15 +304,17 @@ where
 /// How long the audit writer pauses after each batch.
 const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
-/// Serializes one record as a JSON line.
-fn write_record(writer: &mut impl Write, record: &AuditRecord) {
-    match serde_json::to_writer(&mut *writer, record) {
-        Ok(()) => {
-            if let Err(e) = writer.write_all(b"\n") {
-                tracing::error!(error = %e, "audit write failed");
-            }
+/// Appends one record as a JSON line (serialized into memory: writing each JSON token to a
+/// buffered writer cost more than the serialization itself).
+fn append_record(lines: &mut Vec<u8>, record: &AuditRecord) {
+    let start = lines.len();
+    match serde_json::to_writer(&mut *lines, record) {
+        Ok(()) => lines.push(b'\n'),
+        Err(e) => {
+            // Nothing half-written stays in the batch.
+            lines.truncate(start);
+            tracing::error!(error = %e, "audit record not serializable");
         }
-        Err(e) => tracing::error!(error = %e, "audit record not serializable"),
     }
 }
 
