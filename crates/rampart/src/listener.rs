@@ -346,10 +346,13 @@ async fn serve_connection<IO, S, B>(
         .max_header_list_size(bounds.max_header_bytes as u32)
         .max_concurrent_streams(128)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    if alpn_h2.is_none() {
-        // Plain HTTP: no cleartext HTTP/2 (h2c).
-        builder = builder.http1_only();
-    }
+    // The protocol is known before the first byte: ALPN's choice over TLS (HTTP/2 over TLS
+    // only with ALPN, RFC 9113 section 3.2), HTTP/1.1 in plain text (no h2c). Nothing is
+    // sniffed from the connection, so a client cannot switch to the other protocol.
+    builder = match alpn_h2 {
+        Some(true) => builder.http2_only(),
+        Some(false) | None => builder.http1_only(),
+    };
     let hyper_service = InPlaceService::new(service);
     let connection = builder.serve_connection(TokioIo::new(io), hyper_service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {

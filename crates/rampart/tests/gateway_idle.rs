@@ -1,6 +1,7 @@
 //! `gateway.limits.idle_timeout` end to end: the real binary, raw TLS connections (HTTP/1.1)
 //! and an HTTP/2 connection; idle keep-alive connections are closed after the idle timeout,
-//! slow request heads after the (shorter) header read timeout, long requests never.
+//! slow request heads after the (shorter) header read timeout, long requests never; and the
+//! protocol of a connection is the one ALPN chose.
 
 mod gateway_support;
 
@@ -213,4 +214,27 @@ auth = ["public"]
     let mut tls = connect(&gw, &[b"h2"]).await;
     let took = closed_after(&mut tls).await;
     assert!(took < Duration::from_millis(2500), "silent h2: {took:?}");
+}
+
+#[tokio::test]
+async fn the_protocol_is_the_one_alpn_chose() {
+    let gw = gateway().await;
+    // ALPN chose HTTP/1.1: an HTTP/2 preface is refused (the connection is closed, or a 4xx),
+    // never answered with HTTP/2 frames.
+    let mut tls = connect(&gw, &[b"http/1.1"]).await;
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "connection left open");
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"),
+        "answered {answer:?}"
+    );
+    // No ALPN at all: HTTP/1.1 (HTTP/2 over TLS needs ALPN, RFC 9113 section 3.2).
+    let mut tls = connect(&gw, &[]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), None);
+    tls.write_all(REQUEST).await.unwrap();
+    assert_eq!(read_response(&mut tls).await, 200);
 }
