@@ -134,17 +134,15 @@ impl IdentityLayer {
         forward_token: bool,
         conn: &ConnectionInfo,
     ) {
-        let xff_existing: Vec<HeaderValue> = h.get_all(&X_FORWARDED_FOR).iter().cloned().collect();
         remove_hop_by_hop_and(h, |n| {
             self.strip.contains(n)
                 || n.as_str().starts_with(RAMPART_PREFIX)
                 || (!forward_token && n == header::AUTHORIZATION)
-                || n == X_FORWARDED_FOR
-                || n == X_FORWARDED_PROTO
         });
         let peer = canonical(conn.peer.ip()).to_string();
         let xff = if self.trusted.contains(conn.peer.ip()) {
-            let existing: Vec<&str> = xff_existing
+            let existing: Vec<&str> = h
+                .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
@@ -156,8 +154,14 @@ impl IdentityLayer {
         } else {
             peer
         };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
-            h.insert(X_FORWARDED_FOR, v);
+        // `insert` replaces every inbound value.
+        match HeaderValue::from_str(&xff) {
+            Ok(v) => {
+                h.insert(X_FORWARDED_FOR, v);
+            }
+            Err(_) => {
+                h.remove(&X_FORWARDED_FOR);
+            }
         }
         h.insert(
             X_FORWARDED_PROTO,
@@ -329,5 +333,10 @@ mod tests {
         let mut h = spoofed();
         l.rewrite(&mut h, None, false, &conn("10.1.2.3:5"));
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.2.3");
+        // A value the proxy declared hop-by-hop is not passed on.
+        let mut h = spoofed();
+        h.insert("connection", "x-forwarded-for".parse().expect("value"));
+        l.rewrite(&mut h, None, false, &conn("10.1.2.3:5"));
+        assert_eq!(h["x-forwarded-for"], "10.1.2.3");
     }
 }

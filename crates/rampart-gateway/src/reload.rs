@@ -64,11 +64,7 @@ impl<S: Clone> GatewayHandle<S> {
         }
     }
 
-    /// A clone of the current pipeline.
-    pub fn current(&self) -> S {
-        self.current_with_generation().1
-    }
-
+    /// A clone of the current pipeline, with its generation.
     fn current_with_generation(&self) -> (u64, S) {
         self.shared
             .current

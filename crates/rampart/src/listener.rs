@@ -24,7 +24,8 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 use crate::settings::LimitSettings;
 
 /// What a listener serves each connection with: a service of hyper requests that never
-/// fails, cloned per request, movable to the connection's task.
+/// fails, called in place when ready and cloned only to wait for readiness (see
+/// `InPlaceService`), movable to the connection's task.
 pub trait ConnectionService<B>:
     Service<Request<Incoming>, Response = Response<B>, Error = Infallible, Future: Send + 'static>
     + Clone
