@@ -1,5 +1,9 @@
 //! Configuration parsing and validation: errors name the key.
 
+mod support;
+
+use support::NoAuth;
+
 use rampart_gateway::GatewayConfig;
 
 const BASE: &str = r#"
@@ -144,19 +148,6 @@ fn errors_name_the_key() {
             .to_string()
             .starts_with("gateway.tls_cert:")
     );
-}
-
-struct NoAuth;
-#[async_trait::async_trait]
-impl rampart_guard::Authenticator for NoAuth {
-    async fn authenticate(
-        &self,
-        _: &str,
-        _: &str,
-        _: rampart_guard::Accepted,
-    ) -> Result<rampart_guard::Principal, rampart_guard::AuthError> {
-        Err(rampart_guard::AuthError::Invalid)
-    }
 }
 
 fn build(c: &GatewayConfig) -> Result<rampart_gateway::Gateway, rampart_gateway::ConfigError> {

@@ -2,6 +2,10 @@
 //! upstreams; traffic follows their health, readiness too, and the checker stops with its
 //! handle.
 
+mod support;
+
+use support::NoAuth;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,18 +19,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rampart_gateway::{AuditSink, ConnectionInfo, Gateway, GatewayConfig};
-use rampart_guard::{Accepted, AuthError, Authenticator, Principal};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
-
-struct NoAuth;
-
-#[async_trait::async_trait]
-impl Authenticator for NoAuth {
-    async fn authenticate(&self, _: &str, _: &str, _: Accepted) -> Result<Principal, AuthError> {
-        Err(AuthError::Invalid)
-    }
-}
 
 /// An upstream answering its name, or 503 on every path (health included) while `failing`.
 struct Upstream {

@@ -2,6 +2,10 @@
 //! the connections it accepts: reused after a complete exchange, replaced when the upstream
 //! closed them while idle, closed when a response body is abandoned.
 
+mod support;
+
+use support::NoAuth;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,19 +15,9 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use rampart_gateway::{AuditSink, BoxBody, ConnectionInfo, Gateway, GatewayConfig};
-use rampart_guard::{Accepted, AuthError, Authenticator, Principal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
-
-struct NoAuth;
-
-#[async_trait::async_trait]
-impl Authenticator for NoAuth {
-    async fn authenticate(&self, _: &str, _: &str, _: Accepted) -> Result<Principal, AuthError> {
-        Err(AuthError::Invalid)
-    }
-}
 
 /// How the upstream treats a connection after each response.
 #[derive(Clone, Copy)]
