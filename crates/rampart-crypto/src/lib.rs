@@ -95,6 +95,18 @@ pub fn random_token(n_bytes: usize) -> Result<String, CryptoError> {
     Ok(URL_SAFE_NO_PAD.encode(&*buf))
 }
 
+/// Returns an identifier of `n_bytes` random bytes, base64url without padding, that does not
+/// start with `-`: ids are typed into command lines, where a leading `-` reads as an option.
+/// Redrawing the 1 in 64 that would costs under 0.03 bits of the identifier's entropy.
+pub fn random_identifier(n_bytes: usize) -> Result<String, CryptoError> {
+    loop {
+        let id = random_token(n_bytes)?;
+        if !id.starts_with('-') {
+            return Ok(id);
+        }
+    }
+}
+
 /// Generates an OAuth2 client secret: 32 random bytes (256 bits) encoded as
 /// base64url without padding (43 characters).
 pub fn generate_client_secret() -> Result<SecretString, CryptoError> {

@@ -249,6 +249,19 @@ fn random_helpers() {
 }
 
 #[test]
+fn identifiers_never_start_with_a_hyphen() {
+    // With 1 in 64 starting with `-`, 2,000 draws miss every such token with p < 1e-13.
+    let mut tokens_with_hyphen = 0;
+    for _ in 0..2_000 {
+        tokens_with_hyphen += usize::from(random_token(16).unwrap().starts_with('-'));
+        let id = random_identifier(16).unwrap();
+        assert_eq!(id.len(), 22);
+        assert!(!id.starts_with('-'), "{id}");
+    }
+    assert!(tokens_with_hyphen > 0, "the draw did not exercise the case");
+}
+
+#[test]
 fn hasher_verify() {
     let k = key();
     let h = k.secret_hasher();

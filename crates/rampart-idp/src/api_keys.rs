@@ -133,7 +133,8 @@ impl ApiKeyRegistry {
             "{API_KEY_PREFIX}{}",
             random_token(KEY_BYTES).map_err(|_| RegistryError::Crypto)?
         ));
-        let key_id = random_token(KEY_ID_BYTES).map_err(|_| RegistryError::Crypto)?;
+        let key_id =
+            rampart_crypto::random_identifier(KEY_ID_BYTES).map_err(|_| RegistryError::Crypto)?;
         let record = ApiKeyRecord {
             key_id,
             key_hash: self.hasher.hash(key.expose_secret().as_bytes()).to_vec(),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use rampart_crypto::{SecretHasher, SecretString, generate_client_secret, random_token};
+use rampart_crypto::{SecretHasher, SecretString, generate_client_secret, random_identifier};
 use rampart_store::{ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat, StoreError};
 use rampart_token::KeySet;
 
@@ -163,7 +163,7 @@ impl ClientRegistry {
                 validate_client_id(&id)?;
                 id
             }
-            None => random_token(16).map_err(|_| RegistryError::Crypto)?,
+            None => random_identifier(16).map_err(|_| RegistryError::Crypto)?,
         };
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.len() > MAX_ITEM_LEN || name.chars().any(char::is_control) {

@@ -10,7 +10,7 @@ use rampart_authn::{
     Argon2Params, HashingLimits, PasswordError, PasswordHasher, PasswordRejection, Profile,
     ProfileVault, check_new_password, normalize_email, normalize_username,
 };
-use rampart_crypto::{MasterKey, SecretString, random_token};
+use rampart_crypto::{MasterKey, SecretString, random_identifier};
 use rampart_store::{
     AuthCodeStore, MfaStore, SessionRecord, SessionStore, StoreError, UserRecord, UserStore,
 };
@@ -229,7 +229,7 @@ impl UserDirectory {
             rampart_crypto::ExposeSecret::expose_secret(&new.password),
             &[&username, &local_part],
         )?;
-        let user_id = random_token(16).map_err(|_| UserError::Crypto)?;
+        let user_id = random_identifier(16).map_err(|_| UserError::Crypto)?;
         let profile = Profile {
             email: email.clone(),
             name,

@@ -129,6 +129,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         data: DataArgs,
         /// The client id.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// JSON output.
         #[arg(long)]
@@ -139,6 +140,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         data: DataArgs,
         /// The client id.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Replace a client's secret; prints the new one once.
@@ -146,6 +148,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         data: DataArgs,
         /// The client id.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// JSON output.
         #[arg(long)]
@@ -219,6 +222,7 @@ pub enum ApiKeyCommand {
         #[command(flatten)]
         data: DataArgs,
         /// The key id (not the key).
+        #[arg(allow_hyphen_values = true)]
         key_id: String,
         /// JSON output.
         #[arg(long)]
@@ -229,6 +233,7 @@ pub enum ApiKeyCommand {
         #[command(flatten)]
         data: DataArgs,
         /// The key id (not the key).
+        #[arg(allow_hyphen_values = true)]
         key_id: String,
         /// JSON output.
         #[arg(long)]

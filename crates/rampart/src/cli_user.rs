@@ -66,6 +66,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// User id, username or e-mail address.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// JSON output.
         #[arg(long)]
@@ -77,6 +78,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// User id, username or e-mail address.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// JSON output.
         #[arg(long)]
@@ -87,6 +89,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// User id, username or e-mail address.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// JSON output.
         #[arg(long)]
@@ -97,6 +100,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// User id, username or e-mail address.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// JSON output.
         #[arg(long)]
@@ -107,6 +111,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// User id, username or e-mail address.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// Read the password from the first line of standard input (required).
         #[arg(long, required = true)]
@@ -120,6 +125,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// User id, username or e-mail address.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// JSON output.
         #[arg(long)]
@@ -130,6 +136,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// User id, username or e-mail address.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// JSON output.
         #[arg(long)]
@@ -140,6 +147,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
         /// The session id (from `user sessions`).
+        #[arg(allow_hyphen_values = true)]
         session_id: String,
         /// JSON output.
         #[arg(long)]

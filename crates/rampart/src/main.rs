@@ -116,3 +116,94 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+    use crate::{cli, cli_user};
+
+    /// Ids are random base64url, so one in 64 starts with `-`; each command that takes an
+    /// id must take it as its value, and still see the flags after it.
+    #[test]
+    fn ids_starting_with_a_hyphen_are_values() {
+        let id = "-HURCUSrcXY75NeCXkycHg";
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("rampart").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+                .command
+        };
+        for sub in [
+            "show",
+            "disable",
+            "enable",
+            "delete",
+            "reset-mfa",
+            "sessions",
+            "revoke-session",
+        ] {
+            let Command::User(command) = parse(&["user", sub, id, "--json"]) else {
+                panic!("{sub}: not a user command");
+            };
+            let (value, json) = match command {
+                cli_user::UserCommand::Show { user, json, .. }
+                | cli_user::UserCommand::Disable { user, json, .. }
+                | cli_user::UserCommand::Enable { user, json, .. }
+                | cli_user::UserCommand::Delete { user, json, .. }
+                | cli_user::UserCommand::ResetMfa { user, json, .. }
+                | cli_user::UserCommand::Sessions { user, json, .. } => (user, json),
+                cli_user::UserCommand::RevokeSession {
+                    session_id, json, ..
+                } => (session_id, json),
+                other => panic!("{sub}: {other:?}"),
+            };
+            assert_eq!((value.as_str(), json), (id, true), "user {sub}");
+        }
+        let Command::User(cli_user::UserCommand::SetPassword {
+            user,
+            password_stdin: true,
+            ..
+        }) = parse(&["user", "set-password", id, "--password-stdin"])
+        else {
+            panic!("user set-password");
+        };
+        assert_eq!(user, id);
+
+        for sub in ["revoke", "delete"] {
+            let Command::ApiKey(
+                cli::ApiKeyCommand::Revoke { key_id, json, .. }
+                | cli::ApiKeyCommand::Delete { key_id, json, .. },
+            ) = parse(&["api-key", sub, id, "--json"])
+            else {
+                panic!("api-key {sub}");
+            };
+            assert_eq!((key_id.as_str(), json), (id, true), "api-key {sub}");
+        }
+
+        for sub in ["show", "rotate-secret", "delete"] {
+            let client_id = match parse(&["client", sub, id]) {
+                Command::Client(
+                    cli::ClientCommand::Show { client_id, .. }
+                    | cli::ClientCommand::RotateSecret { client_id, .. }
+                    | cli::ClientCommand::Delete { client_id, .. },
+                ) => client_id,
+                other => panic!("client {sub}: {other:?}"),
+            };
+            assert_eq!(client_id, id, "client {sub}");
+        }
+    }
+
+    /// Accepting hyphen values must not turn the known flags into ids.
+    #[test]
+    fn flags_before_the_id_stay_flags() {
+        let parsed = Cli::try_parse_from(["rampart", "user", "show", "--json", "alice"]);
+        let Ok(Cli {
+            command: Command::User(cli_user::UserCommand::Show { user, json, .. }),
+        }) = parsed
+        else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!((user.as_str(), json), ("alice", true));
+    }
+}

@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rampart_crypto::random_token;
+use rampart_crypto::{random_identifier, random_token};
 use rampart_store::{AuthCodeRecord, AuthRequestRecord, SessionRecord};
 
 use super::request::{ACR_MFA, AuthorizationParams, error_redirect, redirect_with};
@@ -126,7 +126,7 @@ pub async fn start_session(
     {
         tracing::warn!(error = %e, "old session not deleted");
     }
-    let (Some(cookie_value), Ok(session_id)) = (browser::new_cookie_value(), random_token(16))
+    let (Some(cookie_value), Ok(session_id)) = (browser::new_cookie_value(), random_identifier(16))
     else {
         return Err(internal(server));
     };
