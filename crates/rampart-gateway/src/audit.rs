@@ -16,6 +16,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tower::{Layer, Service};
 
+use rampart_guard::Principal;
+
 use crate::context::{BoxBody, BoxFuture, Outcome, PrincipalFacts, RequestIds, RouteId};
 
 /// Query parameter names whose values are masked (case-insensitive).
@@ -33,25 +35,25 @@ pub const SENSITIVE_PARAMS: [&str; 8] = [
 /// Longest path logged, bytes (longer ones are cut).
 pub const MAX_LOGGED_PATH: usize = 2048;
 
-/// One audit record.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// One audit record. Built on the request path from shared parts (no copies of the principal,
+/// route or upstream names); turned into its JSON line on the writer thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
-    /// RFC 3339 UTC time the request arrived.
-    pub time: String,
+    /// When the request arrived (written as RFC 3339 UTC with milliseconds).
+    pub time: SystemTime,
     /// `X-Request-Id`.
     pub request_id: String,
     /// `traceparent`.
     pub traceparent: String,
     /// Route id, if one matched.
-    pub route: Option<String>,
+    pub route: Option<Arc<str>>,
     /// Method.
-    pub method: String,
+    pub method: http::Method,
     /// Path and query, sensitive parameters masked.
     pub path: String,
-    /// `sub` of the principal.
-    pub principal: Option<String>,
-    /// `client_id` of the principal.
-    pub client_id: Option<String>,
+    /// The authenticated principal: its `sub` is logged as `principal`, its `client_id` as
+    /// `client_id`.
+    pub principal: Option<Arc<Principal>>,
     /// `allow` or `deny`.
     pub decision: &'static str,
     /// Short reason label.
@@ -61,7 +63,60 @@ pub struct AuditRecord {
     /// Time to the response head.
     pub latency_ms: u64,
     /// The upstream tried last.
-    pub upstream: Option<String>,
+    pub upstream: Option<Arc<str>>,
+}
+
+impl AuditRecord {
+    /// `sub` of the principal.
+    pub fn subject(&self) -> Option<&str> {
+        self.principal.as_deref().map(|p| p.subject.as_str())
+    }
+
+    /// `client_id` of the principal.
+    pub fn client_id(&self) -> Option<&str> {
+        self.principal
+            .as_deref()
+            .and_then(|p| p.client_id.as_deref())
+    }
+}
+
+/// The JSON line of an [`AuditRecord`] (field names and order are the log format).
+#[derive(Serialize)]
+struct AuditLine<'a> {
+    time: &'a str,
+    request_id: &'a str,
+    traceparent: &'a str,
+    route: Option<&'a str>,
+    method: &'a str,
+    path: &'a str,
+    principal: Option<&'a str>,
+    client_id: Option<&'a str>,
+    decision: &'static str,
+    reason: &'static str,
+    status: u16,
+    latency_ms: u64,
+    upstream: Option<&'a str>,
+}
+
+impl Serialize for AuditRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        AuditLine {
+            time: &rfc3339(self.time),
+            request_id: &self.request_id,
+            traceparent: &self.traceparent,
+            route: self.route.as_deref(),
+            method: self.method.as_str(),
+            path: &self.path,
+            principal: self.subject(),
+            client_id: self.client_id(),
+            decision: self.decision,
+            reason: self.reason,
+            status: self.status,
+            latency_ms: self.latency_ms,
+            upstream: self.upstream.as_deref(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Masks the values of [`SENSITIVE_PARAMS`] in a path-and-query.
@@ -256,11 +311,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let started = Instant::now();
-        let time = rfc3339(SystemTime::now());
-        let ids = req.extensions().get::<RequestIds>().cloned();
-        let method = req.method().as_str().to_owned();
+        let time = SystemTime::now();
+        // Taken, not copied: no layer after this one reads them.
+        let ids = req.extensions_mut().remove::<RequestIds>();
+        let method = req.method().clone();
         let path = mask_query(
             req.uri()
                 .path_and_query()
@@ -272,7 +328,6 @@ where
             let resp = fut.await?;
             let ext = resp.extensions();
             let outcome = ext.get::<Outcome>();
-            let facts = ext.get::<PrincipalFacts>();
             let ids = ids.unwrap_or(RequestIds {
                 request_id: String::new(),
                 traceparent: String::new(),
@@ -281,11 +336,10 @@ where
                 time,
                 request_id: ids.request_id,
                 traceparent: ids.traceparent,
-                route: ext.get::<RouteId>().map(|r| r.0.to_string()),
+                route: ext.get::<RouteId>().map(|r| Arc::clone(&r.0)),
                 method,
                 path,
-                principal: facts.map(|f| f.subject.clone()),
-                client_id: facts.and_then(|f| f.client_id.clone()),
+                principal: ext.get::<PrincipalFacts>().map(|f| Arc::clone(&f.0)),
                 decision: if outcome.is_some_and(|o| o.allowed) {
                     "allow"
                 } else {
@@ -344,18 +398,68 @@ mod tests {
         assert_eq!(rfc3339(farther), "10000-01-01T00:00:00.009Z");
     }
 
+    /// The log format: field names, order, and what the shared parts are written as.
+    #[test]
+    fn json_line() {
+        let principal = Principal {
+            subject: "alice".into(),
+            client_id: Some("app".into()),
+            scopes: vec!["orders:read".into()],
+            audiences: vec!["api://orders".into()],
+            issuer: "https://issuer".into(),
+            expires_at: 2_000_000_000,
+            token_id: Some("t1".into()),
+            method: rampart_guard::AuthMethod::Jwt,
+        };
+        let rec = AuditRecord {
+            time: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            request_id: "r1".into(),
+            traceparent: "00-aa-bb-01".into(),
+            route: Some(Arc::from("orders")),
+            method: http::Method::POST,
+            path: "/orders?code=***".into(),
+            principal: Some(Arc::new(principal)),
+            decision: "allow",
+            reason: "allowed",
+            status: 200,
+            latency_ms: 3,
+            upstream: Some(Arc::from("http://127.0.0.1:7001")),
+        };
+        let mut lines = Vec::new();
+        append_record(&mut lines, &rec);
+        assert_eq!(
+            String::from_utf8(lines).unwrap(),
+            concat!(
+                r#"{"time":"2023-11-14T22:13:20.123Z","request_id":"r1","traceparent":"00-aa-bb-01","#,
+                r#""route":"orders","method":"POST","path":"/orders?code=***","principal":"alice","#,
+                r#""client_id":"app","decision":"allow","reason":"allowed","status":200,"#,
+                r#""latency_ms":3,"upstream":"http://127.0.0.1:7001"}"#,
+                "\n"
+            )
+        );
+        let anonymous = AuditRecord {
+            principal: None,
+            route: None,
+            upstream: None,
+            ..rec
+        };
+        let line = serde_json::to_value(&anonymous).unwrap();
+        assert_eq!(line["principal"], serde_json::Value::Null);
+        assert_eq!(line["client_id"], serde_json::Value::Null);
+        assert_eq!(line["route"], serde_json::Value::Null);
+    }
+
     #[tokio::test]
     async fn full_channel_drops_without_blocking() {
         let (sink, mut rx) = AuditSink::channel(1);
         let rec = AuditRecord {
-            time: String::new(),
+            time: UNIX_EPOCH,
             request_id: "1".into(),
             traceparent: String::new(),
             route: None,
-            method: "GET".into(),
+            method: http::Method::GET,
             path: "/".into(),
             principal: None,
-            client_id: None,
             decision: "deny",
             reason: "x",
             status: 404,

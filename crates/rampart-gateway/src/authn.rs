@@ -289,7 +289,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let principal = match cred {
-                Credential::Certificate(identity) => mtls_principal(&identity, &route.audience),
+                Credential::Certificate(identity) => {
+                    Arc::new(mtls_principal(&identity, &route.audience))
+                }
                 Credential::Token(token) => {
                     let result = tokio::time::timeout(
                         timeout,
@@ -322,7 +324,9 @@ where
                     drop(key);
                     match result {
                         Ok(mut p) => {
-                            p.method = AuthMethod::ApiKey;
+                            if p.method != AuthMethod::ApiKey {
+                                Arc::make_mut(&mut p).method = AuthMethod::ApiKey;
+                            }
                             req.extensions_mut().insert(ApiKeyFingerprint(fingerprint));
                             p
                         }
@@ -330,11 +334,7 @@ where
                     }
                 }
             };
-            let principal = Arc::new(principal);
-            let facts = PrincipalFacts {
-                subject: principal.subject.clone(),
-                client_id: principal.client_id.clone(),
-            };
+            let facts = PrincipalFacts(Arc::clone(&principal));
             req.extensions_mut().insert(principal);
             let mut resp = inner.call(req).await?;
             resp.extensions_mut().insert(facts);

@@ -58,7 +58,8 @@ impl ConnectionInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyFingerprint(pub String);
 
-/// The request's correlation ids (request extension, set by the request-id layer).
+/// The request's correlation ids (request extension, set by the request-id layer and taken by
+/// the audit layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestIds {
     /// The generated `X-Request-Id`.
@@ -75,14 +76,10 @@ pub struct ClientIp(pub IpAddr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteId(pub Arc<str>);
 
-/// Who was authenticated (response extension, for audit).
+/// Who was authenticated (response extension, for audit): the principal the request was
+/// authenticated as, shared with the request's extension and the token cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrincipalFacts {
-    /// `sub`.
-    pub subject: String,
-    /// `client_id`.
-    pub client_id: Option<String>,
-}
+pub struct PrincipalFacts(pub Arc<rampart_guard::Principal>);
 
 /// Whether access was granted (response extension, for audit and metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +89,7 @@ pub struct Outcome {
     /// A short stable label (e.g. `invalid`, `insufficient_scope`, `upstream_timeout`).
     pub reason: &'static str,
     /// The upstream tried last, if any.
-    pub upstream: Option<String>,
+    pub upstream: Option<Arc<str>>,
 }
 
 impl Outcome {

@@ -140,7 +140,7 @@ impl Checker {
                 }
                 let value = if up.health() == Health::Up { 1.0 } else { 0.0 };
                 metrics::gauge!("rampart_gateway_upstream_healthy",
-                    "route" => this.route.to_string(), "upstream" => up.label.clone())
+                    "route" => this.route.to_string(), "upstream" => up.label.to_string())
                 .set(value);
             }
         }

@@ -6,9 +6,12 @@
 //! unless the route sets `forward_token`; the API key header (`api_key_header`) is always
 //! removed (the gateway adds it to the strip list).
 
+use std::io::Write;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
 use rampart_guard::{AuthMethod, Principal};
 use tower::{Layer, Service};
@@ -94,6 +97,15 @@ pub(crate) fn remove_hop_by_hop_and(h: &mut HeaderMap, also: impl Fn(&HeaderName
     }
 }
 
+/// `ip` as a header value, formatted on the stack (one allocation: the value).
+fn ip_value(ip: IpAddr) -> Option<HeaderValue> {
+    let mut buf = [0u8; 64];
+    let mut rest = &mut buf[..];
+    write!(rest, "{ip}").ok()?;
+    let len = 64 - rest.len();
+    HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
 fn method_label(m: AuthMethod) -> &'static str {
     match m {
         AuthMethod::Jwt => "jwt",
@@ -139,27 +151,26 @@ impl IdentityLayer {
                 || n.as_str().starts_with(RAMPART_PREFIX)
                 || (!forward_token && n == header::AUTHORIZATION)
         });
-        let peer = canonical(conn.peer.ip()).to_string();
-        let xff = if self.trusted.contains(conn.peer.ip()) {
-            let existing: Vec<&str> = h
-                .get_all(&X_FORWARDED_FOR)
+        let peer = canonical(conn.peer.ip());
+        let existing: Vec<&str> = if self.trusted.contains(conn.peer.ip()) {
+            h.get_all(&X_FORWARDED_FOR)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
-                .collect();
-            if existing.is_empty() {
-                peer
-            } else {
-                format!("{}, {peer}", existing.join(", "))
-            }
+                .collect()
         } else {
-            peer
+            Vec::new()
+        };
+        let xff = if existing.is_empty() {
+            ip_value(peer)
+        } else {
+            HeaderValue::from_str(&format!("{}, {peer}", existing.join(", "))).ok()
         };
         // `insert` replaces every inbound value.
-        match HeaderValue::from_str(&xff) {
-            Ok(v) => {
+        match xff {
+            Some(v) => {
                 h.insert(X_FORWARDED_FOR, v);
             }
-            Err(_) => {
+            None => {
                 h.remove(&X_FORWARDED_FOR);
             }
         }
@@ -178,9 +189,15 @@ impl IdentityLayer {
             if let Some(c) = &p.client_id {
                 add(X_RAMPART_CLIENT_ID, c);
             }
-            add(X_RAMPART_SCOPES, &p.scopes.join(" "));
             add(X_RAMPART_ISSUER, &p.issuer);
-            add(X_RAMPART_AUTH, method_label(p.method));
+            // The joined scopes become the value without another copy.
+            if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(p.scopes.join(" "))) {
+                h.insert(X_RAMPART_SCOPES, v);
+            }
+            h.insert(
+                X_RAMPART_AUTH,
+                HeaderValue::from_static(method_label(p.method)),
+            );
         }
     }
 }
@@ -283,6 +300,24 @@ mod tests {
             h.append(k, v.parse().expect("value"));
         }
         h
+    }
+
+    #[test]
+    fn forwarded_for_of_each_address_family() {
+        let l = IdentityLayer::new(&[], TrustedProxies::default());
+        for (peer, expected) in [
+            ("1.2.3.4:5", "1.2.3.4"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[::ffff:10.0.0.1]:80", "10.0.0.1"),
+            (
+                "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:1",
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe",
+            ),
+        ] {
+            let mut h = spoofed();
+            l.rewrite(&mut h, None, false, &conn(peer));
+            assert_eq!(h["x-forwarded-for"], expected, "{peer}");
+        }
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub(crate) struct Upstream {
     authority: Authority,
     base_path: String,
     /// `http://host:port`, for logs, audit records and metrics.
-    pub(crate) label: String,
+    pub(crate) label: Arc<str>,
     /// Passive ejection: skipped until this time ([`now_ms`]); 0 = not ejected.
     ejected_until: AtomicU64,
     /// Active health ([`Health`] as `u8`).
@@ -126,7 +126,7 @@ impl Upstream {
             .map_err(|_| ConfigError::new(key, "not a valid host"))?;
         Ok(Self {
             connections: Arc::new(UpstreamConnections::new(target, host, connector.clone())),
-            label: format!("{scheme}://{authority}"),
+            label: Arc::from(format!("{scheme}://{authority}")),
             scheme,
             authority,
             base_path: uri.path().trim_end_matches('/').to_owned(),
@@ -437,7 +437,7 @@ fn failure(route: &str, kind: &'static str, upstream: &str) -> http::Response<Bo
     // Access was granted; the failure is the upstream's.
     if let Some(o) = resp.extensions_mut().get_mut::<Outcome>() {
         o.allowed = kind != "body_too_large";
-        o.upstream = Some(upstream.to_owned());
+        o.upstream = Some(Arc::from(upstream));
     }
     resp
 }
@@ -510,7 +510,7 @@ impl Proxy {
                     resp.extensions_mut().insert(Outcome {
                         allowed: true,
                         reason: "allowed",
-                        upstream: Some(upstream.label.clone()),
+                        upstream: Some(Arc::clone(&upstream.label)),
                     });
                     return resp;
                 }

@@ -44,7 +44,7 @@ impl Authenticator for FakeAuth {
         token: &str,
         audience: &str,
         accepted: Accepted,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Arc<Principal>, AuthError> {
         self.calls
             .lock()
             .expect("lock")
@@ -61,9 +61,9 @@ impl Authenticator for FakeAuth {
         };
         match token {
             "rk_good" | "rk_other" if accepted == API_KEY_ONLY => {
-                Ok(principal(&token[3..], AuthMethod::Introspection))
+                Ok(Arc::new(principal(&token[3..], AuthMethod::Introspection)))
             }
-            "jwt_good" if accepted.jwt => Ok(principal("alice", AuthMethod::Jwt)),
+            "jwt_good" if accepted.jwt => Ok(Arc::new(principal("alice", AuthMethod::Jwt))),
             "rk_down" => Err(AuthError::Unavailable),
             "jwt_good" | "rk_good" | "rk_other" => Err(AuthError::NotAccepted),
             _ => Err(AuthError::Inactive),
@@ -297,7 +297,7 @@ async fn api_key_authenticates_by_introspection_only() {
 
     // Audit: the principal, never the key.
     let rec = &e.audit_records(1).await[0];
-    assert_eq!(rec.principal.as_deref(), Some("good"));
+    assert_eq!(rec.subject(), Some("good"));
     assert_eq!(rec.decision, "allow");
     let json = serde_json::to_string(rec).expect("json");
     assert!(!json.contains("rk_good"), "{json}");
@@ -440,8 +440,8 @@ async fn mtls_identity_authenticates() {
     assert_eq!(r.upstream("x-rampart-scopes").as_deref(), Some(""));
     assert!(e.calls().is_empty(), "no authenticator round trip");
     let rec = &e.audit_records(1).await[0];
-    assert_eq!(rec.principal.as_deref(), Some(id));
-    assert_eq!(rec.client_id.as_deref(), Some(id));
+    assert_eq!(rec.subject(), Some(id));
+    assert_eq!(rec.client_id(), Some(id));
 
     // Without a certificate: 401; tokens and keys are not accepted there.
     for headers in [vec![], vec![BEARER], vec![KEY]] {

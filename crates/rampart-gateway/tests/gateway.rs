@@ -32,7 +32,7 @@ impl Authenticator for FakeAuth {
         token: &str,
         audience: &str,
         accepted: Accepted,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<std::sync::Arc<Principal>, AuthError> {
         assert!(accepted.jwt, "route accepts jwt");
         let principal = |scopes: Vec<String>| Principal {
             subject: "alice".into(),
@@ -45,8 +45,8 @@ impl Authenticator for FakeAuth {
             method: AuthMethod::Jwt,
         };
         match token {
-            "good" => Ok(principal(vec!["orders:read".into()])),
-            "noscope" => Ok(principal(vec![])),
+            "good" => Ok(std::sync::Arc::new(principal(vec!["orders:read".into()]))),
+            "noscope" => Ok(std::sync::Arc::new(principal(vec![]))),
             "down" => Err(AuthError::Unavailable),
             _ => Err(AuthError::Invalid),
         }

@@ -14,7 +14,12 @@ struct Deny;
 
 #[async_trait::async_trait]
 impl Authenticator for Deny {
-    async fn authenticate(&self, _: &str, _: &str, _: Accepted) -> Result<Principal, AuthError> {
+    async fn authenticate(
+        &self,
+        _: &str,
+        _: &str,
+        _: Accepted,
+    ) -> Result<std::sync::Arc<Principal>, AuthError> {
         Err(AuthError::Expired)
     }
 }

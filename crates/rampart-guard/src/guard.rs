@@ -22,7 +22,7 @@ use crate::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
 /// A verified principal in the cache, with what is needed to re-check it on a hit.
 #[derive(Clone)]
 struct Cached {
-    principal: Principal,
+    principal: Arc<Principal>,
     /// `nbf` in unix seconds (`i64::MIN` when unknown).
     nbf: i64,
 }
@@ -197,7 +197,12 @@ fn split_scopes(scope: Option<&str>) -> Vec<String> {
 
 impl Inner {
     /// Re-checks a cached principal: time (with leeway) and audience.
-    fn check_cached(&self, c: Cached, audience: &str, now_s: i64) -> Result<Principal, AuthError> {
+    fn check_cached(
+        &self,
+        c: Cached,
+        audience: &str,
+        now_s: i64,
+    ) -> Result<Arc<Principal>, AuthError> {
         if now_s >= c.principal.expires_at.saturating_add(self.leeway_secs)
             || c.nbf > now_s.saturating_add(self.leeway_secs)
         {
@@ -215,7 +220,7 @@ impl Inner {
         format: TokenFormat,
         audience: &str,
         key: TokenKey,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Arc<Principal>, AuthError> {
         let iss = unverified_issuer(token, format)?;
         let issuer = self.issuers.get(&iss).ok_or(AuthError::UntrustedIssuer)?;
         let validation = Validation {
@@ -244,7 +249,7 @@ impl Inner {
             TokenFormat::PasetoV4Local => return Err(AuthError::Invalid),
         };
         let claims: AccessClaims = verified.into_claims();
-        let principal = Principal {
+        let principal = Arc::new(Principal {
             subject: claims.sub,
             client_id: Some(claims.client_id).filter(|c| !c.is_empty()),
             scopes: split_scopes(claims.scope.as_deref()),
@@ -253,7 +258,7 @@ impl Inner {
             expires_at: claims.exp,
             token_id: Some(claims.jti).filter(|j| !j.is_empty()),
             method,
-        };
+        });
         let now_ms = now_millis();
         let until = principal
             .expires_at
@@ -262,7 +267,7 @@ impl Inner {
         self.verified.insert(
             key,
             Cached {
-                principal: principal.clone(),
+                principal: Arc::clone(&principal),
                 nbf: claims.nbf,
             },
             until,
@@ -276,7 +281,7 @@ impl Inner {
         token: &str,
         audience: &str,
         key: TokenKey,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Arc<Principal>, AuthError> {
         let now_ms = now_millis();
         if self.inactive.get(&key, now_ms).is_some() {
             return Err(AuthError::Inactive);
@@ -305,7 +310,7 @@ impl Inner {
             .saturating_mul(1000)
             .min(now_ms.saturating_add(millis(self.introspection_ttl)));
         let cached = Cached {
-            principal,
+            principal: Arc::new(principal),
             nbf: nbf.unwrap_or(i64::MIN),
         };
         self.verified.insert(key, cached.clone(), until, now_ms);
@@ -359,7 +364,7 @@ impl Authenticator for Guard {
         token: &str,
         audience: &str,
         accepted: Accepted,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Arc<Principal>, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -393,7 +398,10 @@ impl Authenticator for Guard {
 /// `principal`, if the caller accepts its kind. Introspection tells an API key from an access
 /// token: each is accepted only where the caller accepts that kind (a key is no bearer token,
 /// and vice versa).
-fn accepted_kind(principal: Principal, accepted: Accepted) -> Result<Principal, AuthError> {
+fn accepted_kind(
+    principal: Arc<Principal>,
+    accepted: Accepted,
+) -> Result<Arc<Principal>, AuthError> {
     let kind_allowed = match principal.method {
         AuthMethod::Jwt => accepted.jwt,
         AuthMethod::Paseto => accepted.paseto,
@@ -416,7 +424,7 @@ impl Guard {
         format: Option<TokenFormat>,
         audience: &str,
         key: TokenKey,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Arc<Principal>, AuthError> {
         let inner = &self.inner;
         match format {
             Some(f @ (TokenFormat::Jwt | TokenFormat::PasetoV4Public)) => {

@@ -1,5 +1,7 @@
 //! What authentication yields, and how it fails.
 
+use std::sync::Arc;
+
 /// How a principal was authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,7 +110,8 @@ pub struct Accepted {
     pub api_key: bool,
 }
 
-/// Verifies a bearer token for an audience.
+/// Verifies a bearer token for an audience. The principal comes shared: verified tokens are
+/// cached, and a cache hit hands out the same principal instead of copying its strings.
 #[async_trait::async_trait]
 pub trait Authenticator: Send + Sync {
     /// Authenticates `token` for `audience`, accepting only the token kinds in `accepted`.
@@ -117,5 +120,5 @@ pub trait Authenticator: Send + Sync {
         token: &str,
         audience: &str,
         accepted: Accepted,
-    ) -> Result<Principal, AuthError>;
+    ) -> Result<Arc<Principal>, AuthError>;
 }

@@ -7,7 +7,12 @@ pub struct NoAuth;
 
 #[async_trait::async_trait]
 impl Authenticator for NoAuth {
-    async fn authenticate(&self, _: &str, _: &str, _: Accepted) -> Result<Principal, AuthError> {
+    async fn authenticate(
+        &self,
+        _: &str,
+        _: &str,
+        _: Accepted,
+    ) -> Result<std::sync::Arc<Principal>, AuthError> {
         Err(AuthError::Invalid)
     }
 }
