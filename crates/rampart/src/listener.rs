@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rampart_gateway::idle::{ConnectionActivity, IdleIo, TrackActivity};
 use tokio::net::TcpListener;
@@ -273,10 +273,10 @@ async fn serve_counted<F, S, B>(
         let make_service = make_service.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _permit = permit;
             let Some(acceptor) = acceptor else {
                 let service = make_service(peer, None);
-                serve_connection(tcp, service, None, bounds, watcher).await;
+                serve_http1(tcp, service, bounds, watcher).await;
+                drop(permit);
                 return;
             };
             let tls_stream =
@@ -291,10 +291,25 @@ async fn serve_counted<F, S, B>(
                         return;
                     }
                 };
+            // The protocol is known before the first byte: ALPN's choice over TLS (HTTP/2
+            // over TLS only with ALPN, RFC 9113 section 3.2), HTTP/1.1 in plain text (no
+            // h2c). Nothing is sniffed from the connection, so a client cannot switch to the
+            // other protocol.
             let session = tls_stream.get_ref().1;
             let h2 = session.alpn_protocol() == Some(b"h2".as_slice());
             let service = make_service(peer, client_cert_identity(session));
-            serve_connection(tls_stream, service, Some(h2), bounds, watcher).await;
+            if h2 {
+                // An HTTP/2 connection's state is several times an HTTP/1.1 one's: served by a
+                // task of its own, so that the task of every HTTP/1.1 connection is not sized
+                // for it.
+                tokio::spawn(async move {
+                    serve_http2(tls_stream, service, bounds, watcher).await;
+                    drop(permit);
+                });
+            } else {
+                serve_http1(tls_stream, service, bounds, watcher).await;
+                drop(permit);
+            }
         });
     }
     drop(listener);
@@ -314,12 +329,10 @@ struct ConnectionBounds {
     max_header_bytes: usize,
 }
 
-/// Serves one connection: over TLS with `alpn_h2` = whether ALPN chose HTTP/2, or plain
-/// HTTP/1.1 only with `None`.
-async fn serve_connection<IO, S, B>(
+/// Serves one HTTP/1.1 connection (plain, or TLS where ALPN did not choose h2).
+async fn serve_http1<IO, S, B>(
     io: IO,
     service: S,
-    alpn_h2: Option<bool>,
     bounds: ConnectionBounds,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
@@ -329,34 +342,47 @@ async fn serve_connection<IO, S, B>(
 {
     let activity = bounds
         .idle_timeout
-        .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, alpn_h2.unwrap_or(false)));
+        .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, false));
     let service = TrackActivity::new(service, activity.clone());
     // With an idle timeout, IdleIo runs the header timer (hyper's would also end idle
     // keep-alive connections after header_read_timeout).
     let hyper_header_timeout = activity.is_none().then_some(bounds.header_timeout);
     let io = IdleIo::new(io, activity);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(hyper_header_timeout)
         .max_buf_size(bounds.max_header_bytes.max(8192));
+    let connection = builder.serve_connection(TokioIo::new(io), InPlaceService::new(service));
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Serves one HTTP/2 connection (TLS, ALPN h2).
+async fn serve_http2<IO, S, B>(
+    io: IO,
+    service: S,
+    bounds: ConnectionBounds,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: ConnectionService<B>,
+    B: ResponseBody,
+{
+    let activity = bounds
+        .idle_timeout
+        .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, true));
+    let service = TrackActivity::new(service, activity.clone());
+    let io = IdleIo::new(io, activity);
+    let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
-        .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(bounds.max_header_bytes as u32)
+        .max_header_list_size(u32::try_from(bounds.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(128)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    // The protocol is known before the first byte: ALPN's choice over TLS (HTTP/2 over TLS
-    // only with ALPN, RFC 9113 section 3.2), HTTP/1.1 in plain text (no h2c). Nothing is
-    // sniffed from the connection, so a client cannot switch to the other protocol.
-    builder = match alpn_h2 {
-        Some(true) => builder.http2_only(),
-        Some(false) | None => builder.http1_only(),
-    };
-    let hyper_service = InPlaceService::new(service);
-    let connection = builder.serve_connection(TokioIo::new(io), hyper_service);
-    if let Err(e) = watcher.watch(connection.into_owned()).await {
+    let connection = builder.serve_connection(TokioIo::new(io), InPlaceService::new(service));
+    if let Err(e) = watcher.watch(connection).await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }
