@@ -20,7 +20,10 @@
 # HOLD=1 (instead of the load runs: print the three URLs and the token to
 # $dir/hold.env, then keep everything running until interrupted, for experiments by hand),
 # STRACE=N (instead of the load runs: count the system calls of (b) nginx's workers and of (c)
-# the gateway over N sequential requests on one keep-alive connection, after 300 warm-up).
+# the gateway over N sequential requests on one keep-alive connection, after 300 warm-up),
+# PIN=1 (the proxy under test, (b) or (c), alone on CPU 1 with one worker; wrk/oha, the
+# upstream and the authorization server on CPU 0: the proxy's own throughput and latency,
+# without the load generator taking CPU from it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -92,9 +95,11 @@ up_pid=$!
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
   -keyout "$dir/nginx.key" -out "$dir/nginx.crt" 2>/dev/null
 px_port=$(freeport)
+nginx_workers=auto
+[ -n "${PIN:-}" ] && nginx_workers=1
 cat > "$dir/proxy.conf" <<CONF
 daemon off;
-worker_processes auto;
+worker_processes $nginx_workers;
 worker_rlimit_nofile 20000;
 pid $dir/proxy.pid;
 error_log $dir/proxy.err warn;
@@ -146,6 +151,7 @@ cat > "$dir/gateway.toml" <<CONF
 [gateway]
 listen = "127.0.0.1:$gw_port"
 admin_listen = "127.0.0.1:$adm_port"
+${PIN:+workers = 1}
 
 # The listener closes a keep-alive connection that sends no request within header_read_timeout
 # (default 10 s): raised so that 10,000 connections stay open while they are being opened and
@@ -181,6 +187,19 @@ for _ in $(seq 600); do grep -q "^gateway admin:" "$dir/gateway-audit.log" 2>/de
 wait_port "$gw_port"
 wait_port "$up_port"
 wait_port "$px_port"
+
+loadgen=()
+if [ -n "${PIN:-}" ]; then
+  pin() { # cpu pid...: every thread of these processes and of their children
+    local cpu=$1; shift
+    for p in "$@"; do
+      for q in "$p" $(pgrep -P "$p"); do taskset -a -p -c "$cpu" "$q" > /dev/null; done
+    done
+  }
+  pin 0 "${pids[@]}"
+  pin 1 "$gw_pid" "$px_pid"
+  loadgen=(taskset -c 0)
+fi
 
 url_a="http://127.0.0.1:$up_port/orders/1"
 url_b="https://127.0.0.1:$px_port/orders/1"
@@ -235,7 +254,7 @@ if [ -n "${STRACE:-}" ]; then
 fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
 echo "versions: $(nginx -v 2>&1 | cut -d: -f2 | xargs), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), oha: ${oha:+$($oha --version)}"
-echo "wrk -t1 -c$conns -d${secs}s, keep-alive, after a 2 s warm-up each; all processes share the cores"
+echo "wrk -t1 -c$conns -d${secs}s, keep-alive, after a 2 s warm-up each; $( [ -n "${PIN:-}" ] && echo "PIN: the proxy under test alone on CPU 1 (one worker), everything else on CPU 0" || echo "all processes share the cores")"
 declare -A rps p50 p99
 cpu_ms() { # pid [user|system]: CPU time (user+system, or one of them, ms) of the process and its children (nginx workers)
   python3 - "$1" "${2:-both}" <<'PY'
@@ -256,7 +275,7 @@ PY
 declare -A front
 front[a]=$up_pid; front[b]=$px_pid; front[c]=$gw_pid
 run_wrk() { # name url bearer
-  BEARER=$3 wrk -t1 -c"$conns" -d2s -s $here/report.lua "$2" > /dev/null
+  BEARER=$3 "${loadgen[@]}" wrk -t1 -c"$conns" -d2s -s $here/report.lua "$2" > /dev/null
   local out c0 u0 c1 u1 s0 s1
   c0=$(cpu_ms "${front[$1]}"); u0=$(cpu_ms "$up_pid"); s0=$(cpu_ms "${front[$1]}" system)
   local perf_pid=""
@@ -266,7 +285,7 @@ run_wrk() { # name url bearer
     perf record -F 499 "${graph[@]}" -o "$PERF_OUT" -p "$gw_pid" -- sleep "$secs" 2> /dev/null &
     perf_pid=$!
   fi
-  out=$(BEARER=$3 timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s -s $here/report.lua "$2")
+  out=$(BEARER=$3 timeout $((secs + 30)) "${loadgen[@]}" wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s -s $here/report.lua "$2")
   if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
   c1=$(cpu_ms "${front[$1]}"); u1=$(cpu_ms "$up_pid"); s1=$(cpu_ms "${front[$1]}" system)
   echo "$out" | grep -E "Non-2xx|Socket errors" || true
@@ -301,7 +320,7 @@ if [ -n "$oha" ] && [ -z "${NO_OHA:-}" ]; then
   declare -A h50 h99
   run_oha() { # name url [bearer]
     local js
-    js=$(timeout 60 "$oha" --no-tui --output-format json --insecure --latency-correction -q "$rate" -z 10s \
+    js=$(timeout 60 "${loadgen[@]}" "$oha" --no-tui --output-format json --insecure --latency-correction -q "$rate" -z 10s \
       -c "$conns" ${3:+-H "Authorization: Bearer $3"} "$2")
     local line
     line=$(echo "$js" | python3 -c '
