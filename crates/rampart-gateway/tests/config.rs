@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::NoAuth;
+use support::NO_AUTH;
 
 use rampart_gateway::GatewayConfig;
 
@@ -153,7 +153,7 @@ fn errors_name_the_key() {
 fn build(c: &GatewayConfig) -> Result<rampart_gateway::Gateway, rampart_gateway::ConfigError> {
     rampart_gateway::Gateway::new(
         c,
-        std::sync::Arc::new(NoAuth),
+        std::sync::Arc::new(NO_AUTH),
         rampart_gateway::AuditSink::discard(),
     )
 }

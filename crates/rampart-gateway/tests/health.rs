@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::NoAuth;
+use support::NO_AUTH;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -141,7 +141,7 @@ async fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 async fn traffic_follows_health_and_checks_stop_with_their_handle() {
     let (a, b) = (upstream("a").await, upstream("b").await);
     let cfg = config(a.addr, b.addr);
-    let gateway = Gateway::new(&cfg, Arc::new(NoAuth), AuditSink::discard()).expect("gateway");
+    let gateway = Gateway::new(&cfg, Arc::new(NO_AUTH), AuditSink::discard()).expect("gateway");
     assert_eq!(gateway.unready_routes(), ["svc"], "nothing probed yet");
     let checks = gateway.start_health_checks();
     assert_eq!(checks.routes(), 1);
@@ -171,7 +171,7 @@ async fn traffic_follows_health_and_checks_stop_with_their_handle() {
     assert!(gateway.unready_routes().is_empty(), "b is up: still ready");
 
     // A new pipeline (a reload) takes the health over: a stays down without a probe.
-    let reloaded = Gateway::new(&cfg, Arc::new(NoAuth), AuditSink::discard()).expect("gateway");
+    let reloaded = Gateway::new(&cfg, Arc::new(NO_AUTH), AuditSink::discard()).expect("gateway");
     reloaded.inherit_upstream_health(&gateway);
     let gw2 = serve(reloaded.clone()).await;
     let only_b = send(&client, gw2, 6).await;

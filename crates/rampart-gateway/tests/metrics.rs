@@ -7,22 +7,11 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use rampart_gateway::{AuditSink, ConnectionInfo, Gateway, GatewayConfig};
-use rampart_guard::{Accepted, AuthError, Authenticator, Principal};
+use rampart_guard::AuthError;
 use tower::ServiceExt;
 
-struct Deny;
-
-#[async_trait::async_trait]
-impl Authenticator for Deny {
-    async fn authenticate(
-        &self,
-        _: &str,
-        _: &str,
-        _: Accepted,
-    ) -> Result<std::sync::Arc<Principal>, AuthError> {
-        Err(AuthError::Expired)
-    }
-}
+mod support;
+use support::Refuse;
 
 async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
     let resp = router
@@ -55,7 +44,12 @@ audience = "api://orders"
 "#,
     )
     .expect("config");
-    let gw = Gateway::new(&config, Arc::new(Deny), AuditSink::discard()).expect("gateway");
+    let gw = Gateway::new(
+        &config,
+        Arc::new(Refuse(AuthError::Expired)),
+        AuditSink::discard(),
+    )
+    .expect("gateway");
     let req = Request::builder()
         .uri("/orders/1")
         .header("authorization", "Bearer expired")

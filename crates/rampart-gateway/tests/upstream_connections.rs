@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::NoAuth;
+use support::NO_AUTH;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ auth = ["public"]
 "#
     ))
     .expect("config");
-    Gateway::new(&config, Arc::new(NoAuth), AuditSink::discard()).expect("gateway")
+    Gateway::new(&config, Arc::new(NO_AUTH), AuditSink::discard()).expect("gateway")
 }
 
 /// Sends `method path` through the gateway's pipeline; the response body is left unread.

@@ -329,6 +329,34 @@ struct ConnectionBounds {
     max_header_bytes: usize,
 }
 
+/// A connection's IO and service as hyper takes them, both reporting activity to the idle
+/// timer when there is an idle timeout (then `true`: that timer also runs the header timeout).
+fn tracked<IO, S>(
+    io: IO,
+    service: S,
+    bounds: ConnectionBounds,
+    h2: bool,
+) -> (TokioIo<IdleIo<IO>>, InPlaceService<TrackActivity<S>>, bool) {
+    let activity = bounds
+        .idle_timeout
+        .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, h2));
+    let timed = activity.is_some();
+    let service = TrackActivity::new(service, activity.clone());
+    let io = IdleIo::new(io, activity);
+    (TokioIo::new(io), InPlaceService::new(service), timed)
+}
+
+/// Runs `connection` until it ends, or ends it gracefully on shutdown.
+async fn watched<C>(connection: C, watcher: hyper_util::server::graceful::Watcher)
+where
+    C: hyper_util::server::graceful::GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
 /// Serves one HTTP/1.1 connection (plain, or TLS where ALPN did not choose h2).
 async fn serve_http1<IO, S, B>(
     io: IO,
@@ -340,23 +368,15 @@ async fn serve_http1<IO, S, B>(
     S: ConnectionService<B>,
     B: ResponseBody,
 {
-    let activity = bounds
-        .idle_timeout
-        .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, false));
-    let service = TrackActivity::new(service, activity.clone());
+    let (io, service, idle_timer) = tracked(io, service, bounds, false);
     // With an idle timeout, IdleIo runs the header timer (hyper's would also end idle
     // keep-alive connections after header_read_timeout).
-    let hyper_header_timeout = activity.is_none().then_some(bounds.header_timeout);
-    let io = IdleIo::new(io, activity);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(hyper_header_timeout)
+        .header_read_timeout((!idle_timer).then_some(bounds.header_timeout))
         .max_buf_size(bounds.max_header_bytes.max(8192));
-    let connection = builder.serve_connection(TokioIo::new(io), InPlaceService::new(service));
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
+    watched(builder.serve_connection(io, service), watcher).await;
 }
 
 /// Serves one HTTP/2 connection (TLS, ALPN h2).
@@ -370,21 +390,14 @@ async fn serve_http2<IO, S, B>(
     S: ConnectionService<B>,
     B: ResponseBody,
 {
-    let activity = bounds
-        .idle_timeout
-        .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, true));
-    let service = TrackActivity::new(service, activity.clone());
-    let io = IdleIo::new(io, activity);
+    let (io, service, _) = tracked(io, service, bounds, true);
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(bounds.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(128)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let connection = builder.serve_connection(TokioIo::new(io), InPlaceService::new(service));
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
+    watched(builder.serve_connection(io, service), watcher).await;
 }
 
 /// hyper's view of a connection's tower service.
