@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::Request;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tower::{Layer, Service};
 
@@ -121,22 +121,37 @@ impl Serialize for AuditRecord {
 
 /// Masks the values of [`SENSITIVE_PARAMS`] in a path-and-query.
 pub fn mask_query(path_and_query: &str) -> String {
+    mask_query_with(path_and_query, &[])
+}
+
+/// Masks the values of [`SENSITIVE_PARAMS`] and of the parameters named in `extra` (compared
+/// case-insensitively) in a path-and-query, and cuts it at [`MAX_LOGGED_PATH`].
+pub fn mask_query_with(path_and_query: &str, extra: &[String]) -> String {
+    let sensitive = |name: &str| {
+        SENSITIVE_PARAMS
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name))
+            || extra.iter().any(|p| p.eq_ignore_ascii_case(name))
+    };
     let mut out = match path_and_query.split_once('?') {
         None => path_and_query.to_owned(),
         Some((path, query)) => {
-            let masked: Vec<String> = query
-                .split('&')
-                .map(|pair| {
-                    let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-                    let lname = name.to_ascii_lowercase();
-                    if SENSITIVE_PARAMS.contains(&lname.as_str()) {
-                        format!("{name}=***")
-                    } else {
-                        pair.to_owned()
-                    }
-                })
-                .collect();
-            format!("{path}?{}", masked.join("&"))
+            let mut out = String::with_capacity(path_and_query.len());
+            out.push_str(path);
+            out.push('?');
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+                if sensitive(name) {
+                    out.push_str(name);
+                    out.push_str("=***");
+                } else {
+                    out.push_str(pair);
+                }
+            }
+            out
         }
     };
     if out.len() > MAX_LOGGED_PATH {
@@ -148,6 +163,46 @@ pub fn mask_query(path_and_query: &str) -> String {
         out.push_str("...");
     }
     out
+}
+
+/// Most query parameter names `[gateway.audit] mask_query_params` may add.
+pub const MAX_MASKED_PARAMS: usize = 64;
+
+/// `[gateway.audit]`: what the audit log masks beyond the built-in list. Request and response
+/// bodies are never logged, so only query parameters need naming.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Query parameters whose values are written as `***`, in addition to
+    /// [`SENSITIVE_PARAMS`] (case-insensitive).
+    #[serde(default)]
+    pub mask_query_params: Vec<String>,
+}
+
+impl AuditConfig {
+    /// Checks the names: at most [`MAX_MASKED_PARAMS`], each 1 to 128 printable ASCII
+    /// characters without `&`, `=`, `#` or space.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        if self.mask_query_params.len() > MAX_MASKED_PARAMS {
+            return Err(crate::ConfigError::new(
+                "gateway.audit.mask_query_params",
+                format!("at most {MAX_MASKED_PARAMS} names"),
+            ));
+        }
+        for (i, name) in self.mask_query_params.iter().enumerate() {
+            let valid = (1..=128).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'&' | b'=' | b'#'));
+            if !valid {
+                return Err(crate::ConfigError::new(
+                    format!("gateway.audit.mask_query_params[{i}]"),
+                    "not a query parameter name (1 to 128 printable characters, no & = #)",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// RFC 3339 (UTC, milliseconds) for a time since the epoch.
@@ -266,13 +321,20 @@ impl AuditSink {
 #[derive(Debug, Clone)]
 pub struct AuditLayer {
     sink: Arc<AuditSink>,
+    masked: Arc<[String]>,
 }
 
 impl AuditLayer {
-    /// A layer writing to `sink`.
+    /// A layer writing to `sink`, masking the built-in parameters.
     pub fn new(sink: AuditSink) -> Self {
+        Self::with_masked(sink, &AuditConfig::default())
+    }
+
+    /// A layer writing to `sink`, masking the built-in parameters and those of `config`.
+    pub fn with_masked(sink: AuditSink, config: &AuditConfig) -> Self {
         Self {
             sink: Arc::new(sink),
+            masked: config.mask_query_params.iter().cloned().collect(),
         }
     }
 }
@@ -283,6 +345,7 @@ impl<S> Layer<S> for AuditLayer {
         Audit {
             inner,
             sink: Arc::clone(&self.sink),
+            masked: Arc::clone(&self.masked),
         }
     }
 }
@@ -292,6 +355,8 @@ impl<S> Layer<S> for AuditLayer {
 pub struct Audit<S> {
     inner: S,
     sink: Arc<AuditSink>,
+    /// Query parameters masked beyond [`SENSITIVE_PARAMS`].
+    masked: Arc<[String]>,
 }
 
 impl<S, B> Service<Request<B>> for Audit<S>
@@ -317,10 +382,11 @@ where
         // Taken, not copied: no layer after this one reads them.
         let ids = req.extensions_mut().remove::<RequestIds>();
         let method = req.method().clone();
-        let path = mask_query(
+        let path = mask_query_with(
             req.uri()
                 .path_and_query()
                 .map_or_else(|| req.uri().path(), |pq| pq.as_str()),
+            &self.masked,
         );
         let sink = Arc::clone(&self.sink);
         let fut = self.inner.call(req);
@@ -385,6 +451,35 @@ mod tests {
         );
         assert_eq!(mask_query("/a"), "/a");
         assert!(mask_query(&format!("/{}", "a".repeat(5000))).len() < 2100);
+    }
+
+    #[test]
+    fn masks_configured_params() {
+        let extra = ["Session".to_owned(), "sig".to_owned()];
+        assert_eq!(
+            mask_query_with("/a?session=1&SIG=2&token=3&signature=4&sig", &extra),
+            "/a?session=***&SIG=***&token=***&signature=4&sig=***"
+        );
+        assert_eq!(mask_query_with("/a?session=1", &[]), "/a?session=1");
+    }
+
+    #[test]
+    fn masked_params_are_validated() {
+        let with = |names: &[&str]| AuditConfig {
+            mask_query_params: names.iter().map(|n| (*n).to_owned()).collect(),
+        };
+        assert!(with(&["session", "X-Sig"]).validate().is_ok());
+        for bad in ["", "a=b", "a&b", "a b", "a#", &"x".repeat(129)] {
+            let err = with(&["ok", bad]).validate().expect_err(bad);
+            assert_eq!(err.key, "gateway.audit.mask_query_params[1]", "{bad}");
+        }
+        let many: Vec<String> = (0..=MAX_MASKED_PARAMS).map(|i| format!("p{i}")).collect();
+        let err = AuditConfig {
+            mask_query_params: many,
+        }
+        .validate()
+        .expect_err("too many");
+        assert_eq!(err.key, "gateway.audit.mask_query_params");
     }
 
     #[test]

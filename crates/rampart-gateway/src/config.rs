@@ -112,6 +112,9 @@ pub struct GatewayConfig {
     /// Size and time bounds.
     #[serde(default)]
     pub limits: Limits,
+    /// What the audit log masks (`[gateway.audit]`).
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
     /// Token issuers the authenticator trusts (consumed by the authenticator's builder).
     #[serde(default)]
     pub issuers: Vec<IssuerConfig>,
@@ -485,6 +488,7 @@ impl GatewayConfig {
                 ));
             }
         }
+        self.audit.validate()?;
         for (i, h) in self.strip_headers.iter().enumerate() {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
                 return Err(ConfigError::new(

@@ -88,7 +88,7 @@ pub struct Gateway {
     api_key_header: HeaderName,
     limiter: Arc<dyn RateLimiter>,
     authenticator: Arc<dyn Authenticator>,
-    audit: AuditSink,
+    audit: audit::AuditLayer,
     proxy: proxy::Proxy,
     max_body_bytes: u64,
     max_headers: usize,
@@ -177,7 +177,7 @@ impl Gateway {
             api_key_header,
             limiter,
             authenticator,
-            audit,
+            audit: audit::AuditLayer::with_masked(audit, &config.audit),
             proxy,
             max_body_bytes: config.limits.max_body_bytes,
             max_headers: config.limits.max_headers,
@@ -228,7 +228,7 @@ impl Gateway {
             .map_request(|req: http::Request<B>| req.map(|b| b.map_err(Into::into).boxed_unsync()))
             .layer(request_id::RequestIdLayer)
             .layer(metrics::MetricsLayer)
-            .layer(audit::AuditLayer::new(self.audit.clone()))
+            .layer(self.audit.clone())
             .layer(response_headers::ResponseHeadersLayer)
             .layer(connection::ConnectionLayer::new(self.trusted.clone()))
             .layer(header_limit::HeaderLimitLayer::new(

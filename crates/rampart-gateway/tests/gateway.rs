@@ -621,6 +621,8 @@ async fn audit_sink_writes_json_lines() {
         r#"
 listen = "127.0.0.1:1"
 admin_listen = "127.0.0.1:2"
+[audit]
+mask_query_params = ["Session"]
 [[routes]]
 id = "p"
 match = {{ path_prefix = "/" }}
@@ -631,7 +633,7 @@ auth = ["public"]
     .expect("config");
     let gw = Gateway::new(&config, Arc::new(FakeAuth), sink).expect("gateway");
     let req = Request::builder()
-        .uri("/x?password=hunter2")
+        .uri("/x?password=hunter2&session=s3cret&keep=1")
         .extension(ConnectionInfo::new(
             "127.0.0.1:1".parse().expect("addr"),
             true,
@@ -654,8 +656,12 @@ auth = ["public"]
     }
     assert_eq!(text.lines().count(), 1, "{text}");
     let v: Value = serde_json::from_str(text.trim()).expect("json line");
-    assert_eq!(v["path"], "/x?password=***");
-    assert!(!text.contains("hunter2"));
+    // Built-in and configured parameters (case-insensitive) masked, the others kept.
+    assert_eq!(v["path"], "/x?password=***&session=***&keep=1");
+    assert!(
+        !text.contains("hunter2") && !text.contains("s3cret"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
