@@ -75,12 +75,24 @@ fn insecure_master_key_file_is_refused() {
     assert!(err.contains("master.key"), "{err}");
 }
 
+/// A `--listen` port for the demo whose own ports (it puts the gateway at +1000 and the admin
+/// listener at +1458) are free now. All three stay below Linux's ephemeral range (32768 and
+/// up), where the other tests' outgoing connections take ports at random: a base picked there
+/// once collided with one (CI, "Address already in use" on the admin port).
+fn demo_port_base() -> u16 {
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let first = 10_000 + (std::process::id() % 20_000) as u16;
+    (0..200u16)
+        .map(|i| 10_000 + (first - 10_000 + i * 97) % 20_000)
+        .find(|&base| free(base) && free(base + 1000) && free(base + 1458))
+        .expect("a free port base for the demo")
+}
+
 #[tokio::test]
 async fn demo_shows_allowed_401_403_and_429() {
     use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
-    // A port base unlikely to be taken; the demo puts the gateway at +1000 and admin at +1458.
-    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    let base = demo_port_base();
     let mut child = Command::new(BIN)
         .args([
             "serve",
