@@ -330,20 +330,19 @@ struct ConnectionBounds {
 }
 
 /// A connection's IO and service as hyper takes them, both reporting activity to the idle
-/// timer when there is an idle timeout (then `true`: that timer also runs the header timeout).
+/// timer when there is an idle timeout (that timer then also runs the header timeout).
 fn tracked<IO, S>(
     io: IO,
     service: S,
     bounds: ConnectionBounds,
     h2: bool,
-) -> (TokioIo<IdleIo<IO>>, InPlaceService<TrackActivity<S>>, bool) {
+) -> (TokioIo<IdleIo<IO>>, InPlaceService<TrackActivity<S>>) {
     let activity = bounds
         .idle_timeout
         .map(|idle| ConnectionActivity::new(idle, bounds.header_timeout, h2));
-    let timed = activity.is_some();
     let service = TrackActivity::new(service, activity.clone());
     let io = IdleIo::new(io, activity);
-    (TokioIo::new(io), InPlaceService::new(service), timed)
+    (TokioIo::new(io), InPlaceService::new(service))
 }
 
 /// Runs `connection` until it ends, or ends it gracefully on shutdown.
@@ -368,13 +367,17 @@ async fn serve_http1<IO, S, B>(
     S: ConnectionService<B>,
     B: ResponseBody,
 {
-    let (io, service, idle_timer) = tracked(io, service, bounds, false);
+    let (io, service) = tracked(io, service, bounds, false);
     // With an idle timeout, IdleIo runs the header timer (hyper's would also end idle
     // keep-alive connections after header_read_timeout).
+    let hyper_header_timeout = bounds
+        .idle_timeout
+        .is_none()
+        .then_some(bounds.header_timeout);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout((!idle_timer).then_some(bounds.header_timeout))
+        .header_read_timeout(hyper_header_timeout)
         .max_buf_size(bounds.max_header_bytes.max(8192));
     watched(builder.serve_connection(io, service), watcher).await;
 }
@@ -390,7 +393,7 @@ async fn serve_http2<IO, S, B>(
     S: ConnectionService<B>,
     B: ResponseBody,
 {
-    let (io, service, _) = tracked(io, service, bounds, true);
+    let (io, service) = tracked(io, service, bounds, true);
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
