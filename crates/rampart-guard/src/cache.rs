@@ -1,7 +1,7 @@
 //! Bounded, expiring caches keyed by the SHA-256 of a token.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
@@ -32,10 +32,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A map from token hashes to values that expire at a unix time in milliseconds. Holds at most
 /// `max` entries: when full, expired entries are evicted first, and if none is, the whole
-/// cache is cleared (cheap, bounded, and only costs re-verification).
+/// cache is cleared (cheap, bounded, and only costs re-verification). Values should be cheap
+/// to clone (a hit is cloned under the lock): the verified-token cache holds `Arc`s.
 pub(crate) struct ExpiringCache<V> {
-    /// Values behind `Arc`s, so a hit is cloned after the lock is released.
-    entries: Mutex<HashMap<TokenKey, (Arc<V>, i64)>>,
+    entries: Mutex<HashMap<TokenKey, (V, i64)>>,
     max: usize,
 }
 
@@ -50,18 +50,15 @@ impl<V: Clone> ExpiringCache<V> {
 
     /// The value for `key` if present and not expired at `now_ms`; expired entries are removed.
     pub(crate) fn get(&self, key: &TokenKey, now_ms: i64) -> Option<V> {
-        let hit = {
-            let mut map = lock(&self.entries);
-            match map.get(key) {
-                Some((v, exp)) if now_ms < *exp => Some(Arc::clone(v)),
-                Some(_) => {
-                    map.remove(key);
-                    None
-                }
-                None => None,
+        let mut map = lock(&self.entries);
+        match map.get(key) {
+            Some((v, exp)) if now_ms < *exp => Some(v.clone()),
+            Some(_) => {
+                map.remove(key);
+                None
             }
-        };
-        hit.map(|v| V::clone(&v))
+            None => None,
+        }
     }
 
     /// Stores `value` until `expires_ms` (nothing is stored if that is not after `now_ms`).
@@ -76,7 +73,7 @@ impl<V: Clone> ExpiringCache<V> {
                 map.clear();
             }
         }
-        map.insert(key, (Arc::new(value), expires_ms));
+        map.insert(key, (value, expires_ms));
     }
 
     /// Number of entries (expired ones included until evicted).
