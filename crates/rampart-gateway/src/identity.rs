@@ -6,8 +6,6 @@
 //! unless the route sets `forward_token`; the API key header (`api_key_header`) is always
 //! removed (the gateway adds it to the strip list).
 
-use std::io::Write;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -19,6 +17,7 @@ use tower::{Layer, Service};
 use crate::connection::{TrustedProxies, canonical};
 use crate::context::{BoxBody, BoxFuture, ConnectionInfo};
 use crate::error::internal;
+use crate::header_value::formatted_value;
 use crate::route::Route;
 
 /// Identity headers always removed from inbound requests.
@@ -97,15 +96,6 @@ pub(crate) fn remove_hop_by_hop_and(h: &mut HeaderMap, also: impl Fn(&HeaderName
     }
 }
 
-/// `ip` as a header value, formatted on the stack (one allocation: the value).
-fn ip_value(ip: IpAddr) -> Option<HeaderValue> {
-    let mut buf = [0u8; 64];
-    let mut rest = &mut buf[..];
-    write!(rest, "{ip}").ok()?;
-    let len = 64 - rest.len();
-    HeaderValue::from_bytes(&buf[..len]).ok()
-}
-
 fn method_label(m: AuthMethod) -> &'static str {
     match m {
         AuthMethod::Jwt => "jwt",
@@ -161,7 +151,7 @@ impl IdentityLayer {
             Vec::new()
         };
         let xff = if existing.is_empty() {
-            ip_value(peer)
+            formatted_value(peer)
         } else {
             HeaderValue::from_str(&format!("{}, {peer}", existing.join(", "))).ok()
         };

@@ -42,6 +42,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod header_limit;
+mod header_value;
 pub mod health;
 pub mod identity;
 pub mod idle;

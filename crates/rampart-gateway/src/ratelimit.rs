@@ -18,13 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, Request, StatusCode};
 use rampart_guard::Principal;
 use tower::{Layer, Service};
 
 use crate::config::RateLimitConfig;
 use crate::context::{ApiKeyFingerprint, BoxBody, BoxFuture, ClientIp};
 use crate::error::{error_response, internal};
+use crate::header_value::formatted_value;
 use crate::route::Route;
 
 /// Most keys tracked per route by [`LocalRateLimiter`]; when full after purging idle keys, new
@@ -215,24 +216,10 @@ const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remai
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 fn set_num(h: &mut HeaderMap, name: HeaderName, v: u64) {
-    h.insert(name, decimal_value(v));
-}
-
-/// `v` in decimal as a header value, in one allocation (`HeaderValue::from(u64)` takes two:
-/// a growing buffer, then a shrink when it is frozen).
-fn decimal_value(mut v: u64) -> HeaderValue {
-    let mut buf = [0u8; 20];
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+    // A u64 always formats to a valid value.
+    if let Some(value) = formatted_value(v) {
+        h.insert(name, value);
     }
-    // Only ASCII digits: always a valid header value.
-    HeaderValue::from_bytes(&buf[start..]).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// The rate-limit layer (see the module docs).
@@ -405,13 +392,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn decimal_values() {
-        for v in [0, 7, 10, 99, 100, 4_096, u64::from(u32::MAX), u64::MAX] {
-            assert_eq!(decimal_value(v), HeaderValue::from(v), "{v}");
-        }
-    }
-
     use super::*;
 
     fn cfg(per_second: f64, burst: u32, block_after: u32) -> RateLimitConfig {
