@@ -37,10 +37,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use rampart_crypto::{MasterKey, SecretString};
-use rampart_store::{
-    ApiKeyStore, AuthCodeStore, ClientAuthMethod, ClientStore, ClientTokenFormat, KeyStore,
-    MfaStore, ReplayStore, RevocationStore, SessionStore, StoreError, UserStore,
-};
+use rampart_store::{ClientAuthMethod, ClientTokenFormat, ReplayStore, Store, StoreError};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use api_keys::ApiKeyRegistry;
@@ -101,23 +98,11 @@ pub struct AuthServer {
 impl AuthServer {
     /// Opens the server state over `store`: loads clients lazily, the keyring (creating
     /// missing keys) and the revocation list.
-    pub async fn open<S>(
-        store: Arc<S>,
+    pub async fn open(
+        store: Arc<dyn Store>,
         master: &MasterKey,
         config: IdpConfig,
-    ) -> Result<Self, StartError>
-    where
-        S: ClientStore
-            + KeyStore
-            + RevocationStore
-            + ReplayStore
-            + ApiKeyStore
-            + UserStore
-            + MfaStore
-            + SessionStore
-            + AuthCodeStore
-            + 'static,
-    {
+    ) -> Result<Self, StartError> {
         let now = unix_now();
         let clients = ClientRegistry::new(store.clone(), master.secret_hasher(), &config);
         clients.refresh_if_changed().await?;
@@ -325,6 +310,9 @@ impl AuthServer {
             if let Err(e) = self.api_keys.refresh_if_changed().await {
                 tracing::warn!(error = %e, "API key change check failed");
             }
+            if let Err(e) = self.revocations.refresh_if_changed(unix_now()).await {
+                tracing::warn!(error = %e, "revocation change check failed");
+            }
             ticks += 1;
             if !ticks.is_multiple_of(slow_every) {
                 continue;
@@ -356,14 +344,11 @@ impl AuthServer {
 }
 
 /// Builds the state of the flows for people over `store`.
-fn open_people<S>(
-    store: Arc<S>,
+fn open_people(
+    store: Arc<dyn Store>,
     master: &MasterKey,
     config: &IdpConfig,
-) -> Result<people::People, StartError>
-where
-    S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
-{
+) -> Result<people::People, StartError> {
     let p = &config.people;
     let users = users::UserDirectory::open_configured(store.clone(), master, p)
         .map_err(|e| StartError::People(format!("password hasher: {e}")))?;

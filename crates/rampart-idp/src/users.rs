@@ -12,7 +12,7 @@ use rampart_authn::{
 };
 use rampart_crypto::{MasterKey, SecretString, random_identifier};
 use rampart_store::{
-    AuthCodeStore, MfaStore, SessionRecord, SessionStore, StoreError, UserRecord, UserStore,
+    AuthCodeStore, MfaStore, SessionRecord, SessionStore, Store, StoreError, UserRecord, UserStore,
 };
 
 use crate::config::PeopleConfig;
@@ -140,10 +140,7 @@ impl UserDirectory {
 
     /// A directory over one store that implements every people store, with the default
     /// Argon2id parameters and hashing limits (used by the CLI).
-    pub fn open<S>(store: Arc<S>, master: &MasterKey) -> Result<Self, UserError>
-    where
-        S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
-    {
+    pub fn open(store: Arc<dyn Store>, master: &MasterKey) -> Result<Self, UserError> {
         Ok(Self::open_with(
             store,
             master,
@@ -154,14 +151,11 @@ impl UserDirectory {
 
     /// Like [`UserDirectory::open`], with the Argon2id parameters and hashing limits of the
     /// `[login]` settings (what the server uses, so the CLI hashes the same way).
-    pub fn open_configured<S>(
-        store: Arc<S>,
+    pub fn open_configured(
+        store: Arc<dyn Store>,
         master: &MasterKey,
         people: &PeopleConfig,
-    ) -> Result<Self, PasswordError>
-    where
-        S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
-    {
+    ) -> Result<Self, PasswordError> {
         let params = Argon2Params {
             m_cost_kib: people.argon2_memory_kib,
             t_cost: people.argon2_iterations,
@@ -176,15 +170,12 @@ impl UserDirectory {
     }
 
     /// Like [`UserDirectory::open`], with chosen Argon2id parameters and hashing limits.
-    pub fn open_with<S>(
-        store: Arc<S>,
+    pub fn open_with(
+        store: Arc<dyn Store>,
         master: &MasterKey,
         params: Argon2Params,
         limits: HashingLimits,
-    ) -> Result<Self, PasswordError>
-    where
-        S: UserStore + MfaStore + SessionStore + AuthCodeStore + 'static,
-    {
+    ) -> Result<Self, PasswordError> {
         let passwords = PasswordHasher::new(params, limits)?;
         Ok(Self::new(
             store.clone(),

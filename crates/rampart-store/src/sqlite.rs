@@ -8,7 +8,7 @@
 //!
 //! The people traits are implemented in `sqlite_people.rs` (users, second
 //! factors, sessions) and `sqlite_flows.rs` (requests, codes, refresh tokens,
-//! consents); the schema is in `migrations/0003_people.sql`.
+//! consents); the schema is in `migrations/sqlite/0003_people.sql`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,9 +19,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use crate::rows::{
+    API_KEY_COLUMNS, ApiKeyRow, CLIENT_COLUMNS, ClientRow, GEN_API_KEYS, GEN_CLIENTS, GEN_KEYS,
+    GEN_REVOCATIONS, KeyRow, insert_error, read_error, to_json,
+};
 use crate::{
-    ApiKeyRecord, ApiKeyStore, ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat,
-    KeyChange, KeyState, KeyStore, ReplayStore, Result, RevocationStore, StoreError, StoredKey,
+    ApiKeyRecord, ApiKeyStore, ClientRecord, ClientStore, KeyChange, KeyState, KeyStore,
+    ReplayStore, Result, RevocationStore, StoreError, StoredKey,
 };
 
 #[path = "sqlite_flows.rs"]
@@ -29,8 +33,8 @@ mod flows;
 #[path = "sqlite_people.rs"]
 mod people;
 
-/// Embedded schema migrations (`crates/rampart-store/migrations`).
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// Embedded schema migrations (`crates/rampart-store/migrations/sqlite`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a connection waits for another writer's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,10 +44,6 @@ const MAX_CONNECTIONS: u32 = 4;
 /// the CLI and the server starting on a fresh file) holds a lock that the
 /// busy timeout cannot wait on (switching to WAL, racing migrations).
 const OPEN_RETRIES: u32 = 5;
-
-const GEN_CLIENTS: &str = "clients";
-const GEN_KEYS: &str = "keys";
-const GEN_API_KEYS: &str = "api_keys";
 
 /// The SQLite implementation of every store trait. Cloning is cheap (the
 /// clones share one connection pool).
@@ -180,122 +180,6 @@ fn is_transient_open_error(err: &StoreError) -> bool {
                     .is_some_and(|db| db.is_unique_violation())
         }
         _ => false,
-    }
-}
-
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|db| db.is_unique_violation())
-}
-
-/// Maps an insert error: a unique violation is a `Conflict`.
-fn insert_error(err: sqlx::Error) -> StoreError {
-    if is_unique_violation(&err) {
-        StoreError::Conflict
-    } else {
-        StoreError::Backend(err)
-    }
-}
-
-/// Maps a read error: a value of the wrong type is `Corrupt`.
-fn read_error(err: sqlx::Error) -> StoreError {
-    match err {
-        sqlx::Error::ColumnDecode { index, .. } => {
-            StoreError::Corrupt(format!("column {index} has an invalid value"))
-        }
-        other => StoreError::Backend(other),
-    }
-}
-
-fn to_json(column: &str, values: &[String]) -> Result<String> {
-    serde_json::to_string(values)
-        .map_err(|_| StoreError::Corrupt(format!("{column}: cannot encode as JSON")))
-}
-
-fn from_json(column: &str, text: &str) -> Result<Vec<String>> {
-    serde_json::from_str(text)
-        .map_err(|_| StoreError::Corrupt(format!("{column}: not a JSON array of strings")))
-}
-
-#[derive(sqlx::FromRow)]
-struct ClientRow {
-    client_id: String,
-    name: String,
-    secret_hash: Option<Vec<u8>>,
-    auth_method: String,
-    jwks: Option<String>,
-    scopes: String,
-    audiences: String,
-    token_format: String,
-    access_token_ttl_secs: i64,
-    grant_types: String,
-    redirect_uris: String,
-    first_party: bool,
-    require_mfa: bool,
-    require_par: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TryFrom<ClientRow> for ClientRecord {
-    type Error = StoreError;
-
-    fn try_from(row: ClientRow) -> Result<Self> {
-        let auth_method = ClientAuthMethod::parse(&row.auth_method)
-            .ok_or_else(|| StoreError::Corrupt("clients.auth_method: unknown value".into()))?;
-        let token_format = ClientTokenFormat::parse(&row.token_format)
-            .ok_or_else(|| StoreError::Corrupt("clients.token_format: unknown value".into()))?;
-        Ok(ClientRecord {
-            scopes: from_json("clients.scopes", &row.scopes)?,
-            audiences: from_json("clients.audiences", &row.audiences)?,
-            grant_types: from_json("clients.grant_types", &row.grant_types)?,
-            redirect_uris: from_json("clients.redirect_uris", &row.redirect_uris)?,
-            client_id: row.client_id,
-            name: row.name,
-            secret_hash: row.secret_hash,
-            auth_method,
-            jwks: row.jwks,
-            token_format,
-            access_token_ttl_secs: row.access_token_ttl_secs,
-            first_party: row.first_party,
-            require_mfa: row.require_mfa,
-            require_par: row.require_par,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, auth_method, jwks, scopes, audiences, \
-     token_format, access_token_ttl_secs, grant_types, redirect_uris, first_party, require_mfa, \
-     require_par, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    kid: String,
-    kind: String,
-    state: String,
-    sealed_secret: Vec<u8>,
-    created_at: i64,
-    activated_at: Option<i64>,
-    retired_at: Option<i64>,
-}
-
-impl TryFrom<KeyRow> for StoredKey {
-    type Error = StoreError;
-
-    fn try_from(row: KeyRow) -> Result<Self> {
-        let state = KeyState::parse(&row.state)
-            .ok_or_else(|| StoreError::Corrupt("signing_keys.state: unknown value".into()))?;
-        Ok(StoredKey {
-            kid: row.kid,
-            kind: row.kind,
-            state,
-            sealed_secret: row.sealed_secret,
-            created_at: row.created_at,
-            activated_at: row.activated_at,
-            retired_at: row.retired_at,
-        })
     }
 }
 
@@ -488,14 +372,23 @@ async fn apply_key_change(tx: &mut Transaction<'static, Sqlite>, change: &KeyCha
 #[async_trait::async_trait]
 impl RevocationStore for SqliteStore {
     async fn revoke(&self, jti: &str, expires_at: i64) -> Result<()> {
-        sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
             "INSERT INTO revocations (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
         )
         .bind(jti)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            bump_generation(&mut tx, GEN_REVOCATIONS).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn revocations_generation(&self) -> Result<i64> {
+        self.generation(GEN_REVOCATIONS).await
     }
 
     async fn revoked_since(&self, now: i64) -> Result<Vec<(String, i64)>> {
@@ -545,40 +438,6 @@ impl ReplayStore for SqliteStore {
         Ok(done.rows_affected())
     }
 }
-
-#[derive(sqlx::FromRow)]
-struct ApiKeyRow {
-    key_id: String,
-    key_hash: Vec<u8>,
-    name: String,
-    owner: String,
-    scopes: String,
-    audiences: String,
-    created_at: i64,
-    expires_at: Option<i64>,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<ApiKeyRow> for ApiKeyRecord {
-    type Error = StoreError;
-
-    fn try_from(row: ApiKeyRow) -> Result<Self> {
-        Ok(ApiKeyRecord {
-            scopes: from_json("api_keys.scopes", &row.scopes)?,
-            audiences: from_json("api_keys.audiences", &row.audiences)?,
-            key_id: row.key_id,
-            key_hash: row.key_hash,
-            name: row.name,
-            owner: row.owner,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            revoked_at: row.revoked_at,
-        })
-    }
-}
-
-const API_KEY_COLUMNS: &str =
-    "key_id, key_hash, name, owner, scopes, audiences, created_at, expires_at, revoked_at";
 
 #[async_trait::async_trait]
 impl ApiKeyStore for SqliteStore {

@@ -1,5 +1,5 @@
 //! The SQLite implementation of [`AuthCodeStore`]: authorization requests, codes,
-//! refresh-token families and consents (schema: `migrations/0003_people.sql`).
+//! refresh-token families and consents (schema: `migrations/sqlite/0003_people.sql`).
 //!
 //! Every read-then-write (`redeem_code`, `rotate_refresh_token`) and multi-statement
 //! change runs in one `BEGIN IMMEDIATE` transaction, which holds the write lock from the
@@ -7,140 +7,16 @@
 
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
-use super::people::{child_insert_error, one_row};
-use super::{SqliteStore, from_json, insert_error, read_error, to_json};
+use super::SqliteStore;
+use crate::rows::flows::{
+    CODE_COLUMNS, CODE_RETENTION_SECS, CodeRow, FAMILY_COLUMNS, FamilyRow, StoredCode,
+    TOKEN_COLUMNS, TokenRow, token_record,
+};
+use crate::rows::{child_insert_error, from_json, insert_error, one_row, read_error, to_json};
 use crate::{
     AuthCodeRecord, AuthCodeStore, AuthRequestRecord, CodeRedemption, IssuedGrant,
     RefreshFamilyRecord, RefreshRotation, RefreshTokenRecord, Result, StoreError,
 };
-
-/// How long past its expiry a code is kept, so that a late second redemption is still
-/// recognised as reuse (and revokes what the first one issued).
-const CODE_RETENTION_SECS: i64 = 86_400;
-
-const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id, redirect_uri, scope, \
-     nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, redeemed_at, \
-     grant_access_jti, grant_access_expires_at, grant_refresh_family_id";
-
-#[derive(sqlx::FromRow)]
-struct CodeRow {
-    code_hash: Vec<u8>,
-    client_id: String,
-    user_id: String,
-    session_id: String,
-    redirect_uri: String,
-    scope: String,
-    nonce: Option<String>,
-    code_challenge: String,
-    auth_time: i64,
-    amr: String,
-    acr: String,
-    created_at: i64,
-    expires_at: i64,
-    redeemed_at: Option<i64>,
-    grant_access_jti: Option<String>,
-    grant_access_expires_at: Option<i64>,
-    grant_refresh_family_id: Option<String>,
-}
-
-/// A stored code: the record, when it was redeemed and what the redemption issued.
-struct StoredCode {
-    record: AuthCodeRecord,
-    redeemed_at: Option<i64>,
-    grant: Option<IssuedGrant>,
-}
-
-impl TryFrom<CodeRow> for StoredCode {
-    type Error = StoreError;
-
-    fn try_from(row: CodeRow) -> Result<Self> {
-        let grant = match (row.grant_access_jti, row.grant_access_expires_at) {
-            (Some(access_jti), Some(access_expires_at)) => Some(IssuedGrant {
-                access_jti,
-                access_expires_at,
-                refresh_family_id: row.grant_refresh_family_id,
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(StoreError::Corrupt(
-                    "auth_codes.grant_access_expires_at: inconsistent grant".into(),
-                ));
-            }
-        };
-        Ok(StoredCode {
-            record: AuthCodeRecord {
-                amr: from_json("auth_codes.amr", &row.amr)?,
-                code_hash: row.code_hash,
-                client_id: row.client_id,
-                user_id: row.user_id,
-                session_id: row.session_id,
-                redirect_uri: row.redirect_uri,
-                scope: row.scope,
-                nonce: row.nonce,
-                code_challenge: row.code_challenge,
-                auth_time: row.auth_time,
-                acr: row.acr,
-                created_at: row.created_at,
-                expires_at: row.expires_at,
-            },
-            redeemed_at: row.redeemed_at,
-            grant,
-        })
-    }
-}
-
-const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, session_id, scope, auth_time, amr, \
-     acr, created_at, absolute_expires_at, revoked_at";
-
-#[derive(sqlx::FromRow)]
-struct FamilyRow {
-    family_id: String,
-    client_id: String,
-    user_id: String,
-    session_id: Option<String>,
-    scope: String,
-    auth_time: i64,
-    amr: String,
-    acr: String,
-    created_at: i64,
-    absolute_expires_at: i64,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<FamilyRow> for RefreshFamilyRecord {
-    type Error = StoreError;
-
-    fn try_from(row: FamilyRow) -> Result<Self> {
-        Ok(RefreshFamilyRecord {
-            amr: from_json("refresh_families.amr", &row.amr)?,
-            family_id: row.family_id,
-            client_id: row.client_id,
-            user_id: row.user_id,
-            session_id: row.session_id,
-            scope: row.scope,
-            auth_time: row.auth_time,
-            acr: row.acr,
-            created_at: row.created_at,
-            absolute_expires_at: row.absolute_expires_at,
-            revoked_at: row.revoked_at,
-        })
-    }
-}
-
-const TOKEN_COLUMNS: &str = "token_hash, family_id, created_at, idle_expires_at, used_at";
-
-type TokenRow = (Vec<u8>, String, i64, i64, Option<i64>);
-
-fn token_record(row: TokenRow) -> RefreshTokenRecord {
-    let (token_hash, family_id, created_at, idle_expires_at, used_at) = row;
-    RefreshTokenRecord {
-        token_hash,
-        family_id,
-        created_at,
-        idle_expires_at,
-        used_at,
-    }
-}
 
 async fn fetch_token(
     tx: &mut Transaction<'static, Sqlite>,
@@ -290,7 +166,7 @@ impl AuthCodeStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(child_insert_error)?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn set_auth_request_params(&self, request_id: &str, params_json: &str) -> Result<()> {
@@ -299,7 +175,7 @@ impl AuthCodeStore for SqliteStore {
             .bind(request_id)
             .execute(&self.pool)
             .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn delete_auth_request(&self, request_id: &str) -> Result<()> {
@@ -379,7 +255,7 @@ impl AuthCodeStore for SqliteStore {
         .bind(code_hash)
         .execute(&self.pool)
         .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn create_refresh_family(
@@ -494,7 +370,7 @@ impl AuthCodeStore for SqliteStore {
         .bind(family_id)
         .execute(&self.pool)
         .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn revoke_user_refresh_families(&self, user_id: &str, now: i64) -> Result<u64> {

@@ -1,5 +1,5 @@
 //! The SQLite implementation of [`UserStore`], [`MfaStore`] and [`SessionStore`]
-//! (schema: `migrations/0003_people.sql`; [`crate::AuthCodeStore`] is in `sqlite_flows.rs`).
+//! (schema: `migrations/sqlite/0003_people.sql`; [`crate::AuthCodeStore`] is in `sqlite_flows.rs`).
 //!
 //! Single-statement writes run in autocommit mode (atomic on their own); every
 //! read-then-write or multi-statement change runs in one `BEGIN IMMEDIATE` transaction.
@@ -8,107 +8,13 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{SqliteStore, from_json, insert_error, read_error, to_json};
+use super::SqliteStore;
+use crate::rows::people::{Key, SESSION_COLUMNS, SessionRow, USER_COLUMNS, UserRow};
+use crate::rows::{child_insert_error, insert_error, one_row, read_error, to_json};
 use crate::{
     MfaStore, Result, SessionRecord, SessionStore, StoreError, TotpRecord, UserRecord, UserStore,
     WebauthnCredentialRecord,
 };
-
-/// Maps an insert of a row that refers to a user: a missing user is `NotFound`, a unique
-/// violation `Conflict`.
-pub(super) fn child_insert_error(err: sqlx::Error) -> StoreError {
-    if err
-        .as_database_error()
-        .is_some_and(|db| db.is_foreign_key_violation())
-    {
-        StoreError::NotFound
-    } else {
-        insert_error(err)
-    }
-}
-
-/// `NotFound` unless exactly one row changed.
-pub(super) fn one_row(done: sqlx::sqlite::SqliteQueryResult) -> Result<()> {
-    if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Rows
-// ---------------------------------------------------------------------------------------
-
-const USER_COLUMNS: &str = "user_id, username, email_index, sealed_profile, password_hash, \
-     roles, user_groups, disabled, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    user_id: String,
-    username: String,
-    email_index: Vec<u8>,
-    sealed_profile: Vec<u8>,
-    password_hash: String,
-    roles: String,
-    user_groups: String,
-    disabled: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TryFrom<UserRow> for UserRecord {
-    type Error = StoreError;
-
-    fn try_from(row: UserRow) -> Result<Self> {
-        Ok(UserRecord {
-            roles: from_json("users.roles", &row.roles)?,
-            groups: from_json("users.user_groups", &row.user_groups)?,
-            user_id: row.user_id,
-            username: row.username,
-            email_index: row.email_index,
-            sealed_profile: row.sealed_profile,
-            password_hash: row.password_hash,
-            disabled: row.disabled,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-const SESSION_COLUMNS: &str = "session_id, cookie_hash, user_id, auth_time, amr, acr, \
-     created_at, last_seen_at, expires_at";
-
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    session_id: String,
-    cookie_hash: Vec<u8>,
-    user_id: String,
-    auth_time: i64,
-    amr: String,
-    acr: String,
-    created_at: i64,
-    last_seen_at: i64,
-    expires_at: i64,
-}
-
-impl TryFrom<SessionRow> for SessionRecord {
-    type Error = StoreError;
-
-    fn try_from(row: SessionRow) -> Result<Self> {
-        Ok(SessionRecord {
-            amr: from_json("sessions.amr", &row.amr)?,
-            session_id: row.session_id,
-            cookie_hash: row.cookie_hash,
-            user_id: row.user_id,
-            auth_time: row.auth_time,
-            acr: row.acr,
-            created_at: row.created_at,
-            last_seen_at: row.last_seen_at,
-            expires_at: row.expires_at,
-        })
-    }
-}
 
 impl SqliteStore {
     async fn user_where(&self, clause: &str, key: Key<'_>) -> Result<Option<UserRecord>> {
@@ -132,13 +38,6 @@ impl SqliteStore {
         let row = query.fetch_optional(&self.pool).await.map_err(read_error)?;
         row.map(SessionRecord::try_from).transpose()
     }
-}
-
-/// A lookup key bound to a `WHERE` clause with one placeholder.
-#[derive(Clone, Copy)]
-enum Key<'a> {
-    Text(&'a str),
-    Bytes(&'a [u8]),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -200,7 +99,7 @@ impl UserStore for SqliteStore {
                 .bind(user_id)
                 .execute(&self.pool)
                 .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn set_user_disabled(
@@ -215,7 +114,7 @@ impl UserStore for SqliteStore {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<()> {
@@ -431,7 +330,7 @@ impl MfaStore for SqliteStore {
         .bind(credential_id)
         .execute(&self.pool)
         .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn reset_mfa(&self, user_id: &str) -> Result<()> {
@@ -490,7 +389,7 @@ impl SessionStore for SqliteStore {
             .bind(session_id)
             .execute(&self.pool)
             .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn update_session_auth(
@@ -509,7 +408,7 @@ impl SessionStore for SqliteStore {
                 .bind(session_id)
                 .execute(&self.pool)
                 .await?;
-        one_row(done)
+        one_row(done.rows_affected())
     }
 
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>> {

@@ -50,8 +50,14 @@ pub trait KeyStore: Send + Sync {
 #[async_trait::async_trait]
 pub trait RevocationStore: Send + Sync {
     /// Revokes `jti` until `expires_at` (unix seconds). Idempotent: revoking
-    /// an already revoked `jti` succeeds and keeps the first expiry.
+    /// an already revoked `jti` succeeds and keeps the first expiry. A new
+    /// revocation bumps [`RevocationStore::revocations_generation`] in the same
+    /// transaction.
     async fn revoke(&self, jti: &str, expires_at: i64) -> Result<()>;
+
+    /// A counter bumped by every new revocation, so that other processes on the same
+    /// database (replicas, the CLI) notice it and reload their revocation lists.
+    async fn revocations_generation(&self) -> Result<i64>;
 
     /// All `(jti, expires_at)` with `expires_at > now`, ordered by `jti`.
     async fn revoked_since(&self, now: i64) -> Result<Vec<(String, i64)>>;

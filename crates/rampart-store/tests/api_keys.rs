@@ -1,8 +1,16 @@
-//! Behavioural tests of API key storage in the SQLite backend.
+//! Behavioural tests of API key storage through the public traits, on both backends:
+//! every test in `on_both_backends!` runs as `sqlite::NAME` and `postgres::NAME`. The
+//! corrupt-column test writes through a raw connection, so it has one version per backend.
+
+#[macro_use]
+mod common;
 
 use std::sync::Arc;
 
-use rampart_store::{ApiKeyRecord, ApiKeyStore, ClientStore, SqliteStore, StoreError};
+use common::{TestDb, is_conflict, is_not_found};
+use rampart_store::{
+    ApiKeyRecord, ApiKeyStore, PostgresOptions, PostgresStore, SqliteStore, Store, StoreError,
+};
 
 fn api_key(id: &str, hash_byte: u8, created_at: i64) -> ApiKeyRecord {
     ApiKeyRecord {
@@ -18,9 +26,8 @@ fn api_key(id: &str, hash_byte: u8, created_at: i64) -> ApiKeyRecord {
     }
 }
 
-#[tokio::test]
-async fn crud_lookup_by_hash_and_not_found() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn crud_lookup_by_hash_and_not_found(db: TestDb) {
+    let store = db.open().await;
     assert_eq!(
         store.get_api_key_by_hash(&[1; 32]).await.expect("get"),
         None
@@ -66,40 +73,31 @@ async fn crud_lookup_by_hash_and_not_found() {
         store.get_api_key_by_hash(&[1; 32]).await.expect("get"),
         None
     );
-    assert!(matches!(
-        store.delete_api_key("a").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(is_not_found(store.delete_api_key("a").await));
     assert_eq!(store.list_api_keys().await.expect("list").len(), 2);
+    store.close().await;
 }
 
-#[tokio::test]
-async fn duplicate_id_or_hash_is_a_conflict() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn duplicate_id_or_hash_is_a_conflict(db: TestDb) {
+    let store = db.open().await;
     let a = api_key("a", 1, 1);
     store.create_api_key(&a).await.expect("create");
     let g = store.api_keys_generation().await.expect("gen");
 
     // Same hash, other id.
     let same_hash = api_key("other", 1, 2);
-    assert!(matches!(
-        store.create_api_key(&same_hash).await,
-        Err(StoreError::Conflict)
-    ));
+    assert!(is_conflict(store.create_api_key(&same_hash).await));
     // Same id, other hash.
     let same_id = api_key("a", 9, 2);
-    assert!(matches!(
-        store.create_api_key(&same_id).await,
-        Err(StoreError::Conflict)
-    ));
+    assert!(is_conflict(store.create_api_key(&same_id).await));
     // Nothing changed, and failed writes do not bump the generation.
     assert_eq!(store.list_api_keys().await.expect("list"), vec![a]);
     assert_eq!(store.api_keys_generation().await.expect("gen"), g);
+    store.close().await;
 }
 
-#[tokio::test]
-async fn revoke_sets_revoked_at_once_and_is_idempotent() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn revoke_sets_revoked_at_once_and_is_idempotent(db: TestDb) {
+    let store = db.open().await;
     store
         .create_api_key(&api_key("a", 1, 1))
         .await
@@ -116,15 +114,12 @@ async fn revoke_sets_revoked_at_once_and_is_idempotent() {
         .expect("get")
         .expect("exists");
     assert_eq!(got.revoked_at, Some(50));
-    assert!(matches!(
-        store.revoke_api_key("nope", 1).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(is_not_found(store.revoke_api_key("nope", 1).await));
+    store.close().await;
 }
 
-#[tokio::test]
-async fn generation_bumps_on_changes_only_and_is_separate_from_clients() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn generation_bumps_on_changes_only_and_is_separate_from_clients(db: TestDb) {
+    let store = db.open().await;
     let clients_before = store.clients_generation().await.expect("gen");
     let g0 = store.api_keys_generation().await.expect("gen");
 
@@ -159,17 +154,15 @@ async fn generation_bumps_on_changes_only_and_is_separate_from_clients() {
         clients_before,
         "API key changes do not invalidate client caches"
     );
+    store.close().await;
 }
 
-#[tokio::test]
-async fn api_keys_survive_reopen_and_are_seen_by_a_second_handle() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
-    let reader = SqliteStore::open(&path).await.expect("open reader");
+async fn api_keys_survive_reopen_and_are_seen_by_a_second_handle(db: TestDb) {
+    let reader = db.open().await;
     let g0 = reader.api_keys_generation().await.expect("gen");
     {
         // Dropped without close: committed data must still be there.
-        let writer = SqliteStore::open(&path).await.expect("open writer");
+        let writer = db.open().await;
         writer
             .create_api_key(&api_key("a", 1, 1))
             .await
@@ -180,11 +173,11 @@ async fn api_keys_survive_reopen_and_are_seen_by_a_second_handle() {
             .expect("create");
         writer.revoke_api_key("b", 9).await.expect("revoke");
     }
-    // Another handle on the same file sees the change through the generation.
+    // Another handle on the same database sees the change through the generation.
     assert_eq!(reader.api_keys_generation().await.expect("gen"), g0 + 3);
     reader.close().await;
 
-    let store = SqliteStore::open(&path).await.expect("reopen");
+    let store = db.open().await;
     assert_eq!(
         store.get_api_key_by_hash(&[1; 32]).await.expect("get"),
         Some(api_key("a", 1, 1))
@@ -195,6 +188,17 @@ async fn api_keys_survive_reopen_and_are_seen_by_a_second_handle() {
     store.close().await;
 }
 
+/// Checks that the key `a`, whose `scopes` were overwritten with a non-JSON value, is
+/// reported as corrupt with the column named.
+async fn check_corrupt_scope_is_reported(store: &dyn Store) {
+    match store.get_api_key("a").await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("api_keys.scopes"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    store.close().await;
+}
+
+// One per backend: the bad value goes in through a raw connection of the backend's own.
 #[tokio::test]
 async fn corrupt_scope_column_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -217,20 +221,54 @@ async fn corrupt_scope_column_is_reported() {
             .expect("corrupt");
     }
     let store = SqliteStore::open(&path).await.expect("reopen");
-    match store.get_api_key("a").await {
-        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("api_keys.scopes"), "{msg}"),
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
-    store.close().await;
+    check_corrupt_scope_is_reported(&store).await;
 }
 
 #[tokio::test]
-async fn api_key_store_is_object_safe() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
-    let keys: Arc<dyn ApiKeyStore> = Arc::new(store.clone());
+async fn postgres_corrupt_scope_column_is_reported() {
+    let url = rampart_testkit::postgres_database().await;
+    let options = PostgresOptions::default();
+    let store = PostgresStore::connect(&url, &options)
+        .await
+        .expect("connect");
+    store
+        .create_api_key(&api_key("a", 1, 1))
+        .await
+        .expect("create");
+    store.close().await;
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("raw connect");
+        sqlx::query("UPDATE api_keys SET scopes = 'not json'")
+            .execute(&mut conn)
+            .await
+            .expect("corrupt");
+        conn.close().await.expect("raw close");
+    }
+    let store = PostgresStore::connect(&url, &options)
+        .await
+        .expect("reconnect");
+    check_corrupt_scope_is_reported(&store).await;
+}
+
+async fn api_key_store_is_object_safe(db: TestDb) {
+    let store = db.open().await;
+    // Upcast from the whole `Store`: the view shares the handle's pool.
+    let keys: Arc<dyn ApiKeyStore> = store.clone();
     keys.create_api_key(&api_key("x", 7, 1))
         .await
         .expect("create");
     assert!(store.get_api_key("x").await.expect("get").is_some());
     store.close().await;
 }
+
+on_both_backends!(
+    crud_lookup_by_hash_and_not_found,
+    duplicate_id_or_hash_is_a_conflict,
+    revoke_sets_revoked_at_once_and_is_idempotent,
+    generation_bumps_on_changes_only_and_is_separate_from_clients,
+    api_keys_survive_reopen_and_are_seen_by_a_second_handle,
+    api_key_store_is_object_safe,
+);

@@ -1,19 +1,20 @@
-//! Behavioural tests of the people stores (users, second factors, sessions) on the SQLite
-//! backend, through the public traits. Codes, refresh tokens and consents: `people_flows.rs`.
+//! Behavioural tests of the people stores (users, second factors, sessions) on both backends
+//! (SQLite and PostgreSQL), through the public traits. Codes, refresh tokens and consents:
+//! `people_flows.rs`.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 
 use common::*;
 use rampart_store::{
-    AuthCodeStore, CodeRedemption, MfaStore, SessionStore, SqliteStore, TotpRecord, UserStore,
-    WebauthnCredentialRecord,
+    AuthCodeStore, CodeRedemption, MfaStore, SessionStore, SqliteStore, Store, TotpRecord,
+    UserStore, WebauthnCredentialRecord,
 };
 
-#[tokio::test]
-async fn users_crud_lookups_conflicts_and_not_found() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn users_crud_lookups_conflicts_and_not_found(db: TestDb) {
+    let store = db.open().await;
     assert_eq!(store.get_user("a").await.expect("get"), None);
     let a = user("a", 20);
     let b = user("b", 10);
@@ -87,9 +88,8 @@ async fn users_crud_lookups_conflicts_and_not_found() {
     store.create_user(&user("a", 40)).await.expect("recreate");
 }
 
-#[tokio::test]
-async fn totp_enrollment_confirmation_and_replay() {
-    let store = memory_with_users(&["u", "v"]).await;
+async fn totp_enrollment_confirmation_and_replay(db: TestDb) {
+    let store = with_users(&db, &["u", "v"]).await;
     assert_eq!(store.get_totp("u").await.expect("get"), None);
     assert!(!store.accept_totp_step("u", 5).await.expect("no enrollment"));
 
@@ -165,12 +165,9 @@ async fn totp_enrollment_confirmation_and_replay() {
     assert!(is_not_found(store.put_pending_totp(&orphan).await));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn totp_step_is_accepted_once_under_concurrency() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
-    let a = SqliteStore::open(&path).await.expect("open");
-    let b = SqliteStore::open(&path).await.expect("open second handle");
+async fn totp_step_is_accepted_once_under_concurrency(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
     a.create_user(&user("u", 1)).await.expect("user");
     let pending = TotpRecord {
         user_id: "u".into(),
@@ -181,7 +178,7 @@ async fn totp_step_is_accepted_once_under_concurrency() {
     };
     a.put_pending_totp(&pending).await.expect("put");
     let mut tasks = Vec::new();
-    for i in 0..8 {
+    for i in 0..16 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(
             async move { store.accept_totp_step("u", 7).await },
@@ -198,9 +195,8 @@ async fn totp_step_is_accepted_once_under_concurrency() {
     b.close().await;
 }
 
-#[tokio::test]
-async fn recovery_codes_are_single_use_and_replaced_atomically() {
-    let store = memory_with_users(&["u", "v"]).await;
+async fn recovery_codes_are_single_use_and_replaced_atomically(db: TestDb) {
+    let store = with_users(&db, &["u", "v"]).await;
     assert_eq!(store.remaining_recovery_codes("u").await.expect("count"), 0);
     let codes = vec![b"r1".to_vec(), b"r2".to_vec(), b"r3".to_vec()];
     store
@@ -265,9 +261,8 @@ async fn recovery_codes_are_single_use_and_replaced_atomically() {
     assert_eq!(store.remaining_recovery_codes("u").await.expect("count"), 0);
 }
 
-#[tokio::test]
-async fn webauthn_credentials_add_list_update_and_reset() {
-    let store = memory_with_users(&["u", "v"]).await;
+async fn webauthn_credentials_add_list_update_and_reset(db: TestDb) {
+    let store = with_users(&db, &["u", "v"]).await;
     let cred = |id: &[u8], user: &str, created_at: i64| WebauthnCredentialRecord {
         credential_id: id.to_vec(),
         user_id: user.to_owned(),
@@ -321,9 +316,8 @@ async fn webauthn_credentials_add_list_update_and_reset() {
     );
 }
 
-#[tokio::test]
-async fn sessions_crud_and_logout_revokes_refresh_families() {
-    let store = memory_with_users(&["u", "v"]).await;
+async fn sessions_crud_and_logout_revokes_refresh_families(db: TestDb) {
+    let store = with_users(&db, &["u", "v"]).await;
     let s1 = session("s1", "u", 10);
     let s2 = session("s2", "u", 20);
     let sv = session("sv", "v", 30);
@@ -392,7 +386,7 @@ async fn sessions_crud_and_logout_revokes_refresh_families() {
             .await
             .expect("family");
     }
-    let revoked_at = |store: SqliteStore, fam: &'static str| async move {
+    let revoked_at = |store: Arc<dyn Store>, fam: &'static str| async move {
         store
             .get_refresh_family_by_token(format!("t-{fam}").as_bytes())
             .await
@@ -442,9 +436,8 @@ async fn sessions_crud_and_logout_revokes_refresh_families() {
     assert!(store.get_session("s3").await.expect("get").is_some());
 }
 
-#[tokio::test]
-async fn delete_user_removes_everything_that_belongs_to_them() {
-    let store = memory_with_users(&["u", "v"]).await;
+async fn delete_user_removes_everything_that_belongs_to_them(db: TestDb) {
+    let store = with_users(&db, &["u", "v"]).await;
     for id in ["u", "v"] {
         let totp = TotpRecord {
             user_id: id.into(),
@@ -571,14 +564,11 @@ async fn delete_user_removes_everything_that_belongs_to_them() {
     );
 }
 
-#[tokio::test]
-async fn users_and_sessions_survive_reopen() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
+async fn users_and_sessions_survive_reopen(db: TestDb) {
     let u = user("u", 1);
     let s = session("s1", "u", 2);
     {
-        let store = SqliteStore::open(&path).await.expect("open");
+        let store = db.open().await;
         store.create_user(&u).await.expect("user");
         store.create_session(&s).await.expect("session");
         store
@@ -595,7 +585,7 @@ async fn users_and_sessions_survive_reopen() {
         // Dropped without close: committed data must still be there.
     }
     {
-        let store = SqliteStore::open(&path).await.expect("reopen");
+        let store = db.open().await;
         assert_eq!(store.get_user("u").await.expect("get"), Some(u.clone()));
         assert_eq!(
             store
@@ -611,7 +601,7 @@ async fn users_and_sessions_survive_reopen() {
         store.touch_session("s1", 50).await.expect("touch");
         store.close().await;
     }
-    let store = SqliteStore::open(&path).await.expect("reopen again");
+    let store = db.open().await;
     assert_eq!(store.list_users().await.expect("list"), vec![u]);
     assert_eq!(
         store
@@ -636,6 +626,7 @@ async fn users_and_sessions_survive_reopen() {
     store.close().await;
 }
 
+// SQLite-only: coerces a concrete store type into each trait object (backend-independent).
 #[tokio::test]
 async fn people_traits_are_object_safe() {
     let store = SqliteStore::open_in_memory().await.expect("open");
@@ -655,3 +646,14 @@ async fn people_traits_are_object_safe() {
     assert_eq!(codes.purge_expired_flows(NOW).await.expect("purge"), 0);
     store.close().await;
 }
+
+on_both_backends!(
+    users_crud_lookups_conflicts_and_not_found,
+    totp_enrollment_confirmation_and_replay,
+    totp_step_is_accepted_once_under_concurrency,
+    recovery_codes_are_single_use_and_replaced_atomically,
+    webauthn_credentials_add_list_update_and_reset,
+    sessions_crud_and_logout_revokes_refresh_families,
+    delete_user_removes_everything_that_belongs_to_them,
+    users_and_sessions_survive_reopen,
+);

@@ -1,18 +1,16 @@
 //! Behavioural tests of the authorization-flow store (requests, codes, refresh-token
-//! families, consents) on the SQLite backend, through the public trait.
+//! families, consents) on both backends (SQLite and PostgreSQL), through the public trait.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 
 use common::*;
-use rampart_store::{
-    AuthCodeStore, CodeRedemption, IssuedGrant, RefreshRotation, SqliteStore, UserStore,
-};
+use rampart_store::{CodeRedemption, IssuedGrant, RefreshRotation, Store};
 
-#[tokio::test]
-async fn auth_requests_expire_and_track_the_pending_user() {
-    let store = memory_with_users(&["u"]).await;
+async fn auth_requests_expire_and_track_the_pending_user(db: TestDb) {
+    let store = with_users(&db, &["u"]).await;
     let req = request("r1", NOW + 60);
     store.create_auth_request(&req).await.expect("create");
     assert!(is_conflict(store.create_auth_request(&req).await));
@@ -63,9 +61,8 @@ async fn auth_requests_expire_and_track_the_pending_user() {
     assert_eq!(store.get_auth_request("r1", NOW).await.expect("get"), None);
 }
 
-#[tokio::test]
-async fn codes_redeem_once_and_report_reuse_with_the_grant() {
-    let store = memory_with_users(&["u"]).await;
+async fn codes_redeem_once_and_report_reuse_with_the_grant(db: TestDb) {
+    let store = with_users(&db, &["u"]).await;
     let c = code(b"c1", "u", NOW + 60);
     store.create_code(&c).await.expect("create");
     assert!(is_conflict(store.create_code(&c).await));
@@ -141,12 +138,9 @@ async fn codes_redeem_once_and_report_reuse_with_the_grant() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exactly_one_concurrent_redeemer_wins() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
-    let a = SqliteStore::open(&path).await.expect("open");
-    let b = SqliteStore::open(&path).await.expect("open second handle");
+async fn exactly_one_concurrent_redeemer_wins(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
     a.create_user(&user("u", 1)).await.expect("user");
     for round in 0..5u8 {
         let hash = vec![b'c', round];
@@ -154,12 +148,8 @@ async fn exactly_one_concurrent_redeemer_wins() {
             .await
             .expect("code");
         let mut tasks = Vec::new();
-        for i in 0..8 {
-            let store: Arc<dyn AuthCodeStore> = if i % 2 == 0 {
-                Arc::new(a.clone())
-            } else {
-                Arc::new(b.clone())
-            };
+        for i in 0..16 {
+            let store: Arc<dyn Store> = if i % 2 == 0 { a.clone() } else { b.clone() };
             let hash = hash.clone();
             tasks.push(tokio::spawn(
                 async move { store.redeem_code(&hash, NOW).await },
@@ -173,15 +163,14 @@ async fn exactly_one_concurrent_redeemer_wins() {
                 CodeRedemption::Invalid => panic!("a valid code is never Invalid"),
             }
         }
-        assert_eq!((redeemed, reused), (1, 7), "round {round}");
+        assert_eq!((redeemed, reused), (1, 15), "round {round}");
     }
     a.close().await;
     b.close().await;
 }
 
-#[tokio::test]
-async fn refresh_rotation_and_reuse_revokes_the_family() {
-    let store = memory_with_users(&["u"]).await;
+async fn refresh_rotation_and_reuse_revokes_the_family(db: TestDb) {
+    let store = with_users(&db, &["u"]).await;
     let fam = family("f1", "u", Some("s1"));
     // The first token joins the family whatever its own family_id says.
     store
@@ -306,9 +295,8 @@ async fn refresh_rotation_and_reuse_revokes_the_family() {
     );
 }
 
-#[tokio::test]
-async fn refresh_expiry_revocation_and_disabled_users_are_invalid() {
-    let store = memory_with_users(&["u", "v"]).await;
+async fn refresh_expiry_revocation_and_disabled_users_are_invalid(db: TestDb) {
+    let store = with_users(&db, &["u", "v"]).await;
     let mut fam = family("f1", "u", None);
     fam.absolute_expires_at = NOW + 1_000;
     store
@@ -431,18 +419,15 @@ async fn refresh_expiry_revocation_and_disabled_users_are_invalid() {
     assert_eq!(fv.revoked_at, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_rotations_of_one_token_rotate_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
-    let a = SqliteStore::open(&path).await.expect("open");
-    let b = SqliteStore::open(&path).await.expect("open second handle");
+async fn concurrent_rotations_of_one_token_rotate_once(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
     a.create_user(&user("u", 1)).await.expect("user");
     a.create_refresh_family(&family("f1", "u", None), &token("t0", "f1", NOW + 100))
         .await
         .expect("family");
     let mut tasks = Vec::new();
-    for i in 0..8 {
+    for i in 0..16 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             let next = token(&format!("next-{i}"), "f1", NOW + 200);
@@ -474,9 +459,8 @@ async fn concurrent_rotations_of_one_token_rotate_once() {
     b.close().await;
 }
 
-#[tokio::test]
-async fn consents_are_replaced_per_user_and_client() {
-    let store = memory_with_users(&["u"]).await;
+async fn consents_are_replaced_per_user_and_client(db: TestDb) {
+    let store = with_users(&db, &["u"]).await;
     assert_eq!(store.get_consent("u", "web").await.expect("get"), None);
     let first = vec!["openid".to_owned(), "profile".to_owned()];
     store
@@ -510,9 +494,8 @@ async fn consents_are_replaced_per_user_and_client() {
     ));
 }
 
-#[tokio::test]
-async fn purge_removes_expired_requests_codes_and_families() {
-    let store = memory_with_users(&["u"]).await;
+async fn purge_removes_expired_requests_codes_and_families(db: TestDb) {
+    let store = with_users(&db, &["u"]).await;
     store
         .create_auth_request(&request("r-old", NOW))
         .await
@@ -599,3 +582,14 @@ async fn purge_removes_expired_requests_codes_and_families() {
             .is_some()
     );
 }
+
+on_both_backends!(
+    auth_requests_expire_and_track_the_pending_user,
+    codes_redeem_once_and_report_reuse_with_the_grant,
+    exactly_one_concurrent_redeemer_wins,
+    refresh_rotation_and_reuse_revokes_the_family,
+    refresh_expiry_revocation_and_disabled_users_are_invalid,
+    concurrent_rotations_of_one_token_rotate_once,
+    consents_are_replaced_per_user_and_client,
+    purge_removes_expired_requests_codes_and_families,
+);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rampart_crypto::{ExposeSecret, MasterKey};
 use rampart_idp::AuthServer;
-use rampart_store::SqliteStore;
+use rampart_store::{Location, Store};
 use tokio::net::TcpListener;
 
 use crate::DataArgs;
@@ -21,8 +21,8 @@ pub struct DataDir {
     pub path: PathBuf,
     /// The master key.
     pub master: MasterKey,
-    /// The database.
-    pub store: Arc<SqliteStore>,
+    /// The database (SQLite in the data directory, or PostgreSQL).
+    pub store: Arc<dyn Store>,
 }
 
 /// Opens (creating if needed) the data directory named by `args` and the settings.
@@ -34,15 +34,38 @@ pub async fn open_data_dir(args: &DataArgs) -> Result<DataDir, String> {
     let path = settings.server.data_dir.clone();
     crate::dev_tls::create_private_dir(&path)?;
     let master = load_master_key(&path)?;
-    let store = SqliteStore::open(&path.join("rampart.db"))
+    let location = settings.store_location();
+    let store = rampart_store::open(&location)
         .await
-        .map_err(|e| format!("database {}: {e}", path.join("rampart.db").display()))?;
+        .map_err(|e| format!("{}: {}", describe(&location), error_chain(&e)))?;
     Ok(DataDir {
         settings,
         path,
         master,
-        store: Arc::new(store),
+        store,
     })
+}
+
+/// The database for messages: the SQLite file, or "PostgreSQL" (never the URL, which may
+/// hold a password).
+pub fn describe(location: &Location) -> String {
+    match location {
+        Location::Sqlite(path) => format!("database {} (SQLite)", path.display()),
+        Location::Postgres { .. } => "database (PostgreSQL, [database] url)".to_owned(),
+    }
+}
+
+/// An error and its causes, for start-up messages (a refused connection or a failed
+/// password check is in the driver's error, under "storage unavailable").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `RAMPART_MASTER_KEY` if set, else `DATA_DIR/master.key` (created with mode 0600).
@@ -138,6 +161,7 @@ pub async fn run(args: DataArgs, listen: Option<SocketAddr>) -> Result<(), Strin
         ));
     }
     banner.push(format!("data: {}", data.path.display()));
+    banner.push(format!("store: {}", describe(&settings.store_location())));
     if let Some(secret) = admin_secret {
         banner.push(String::new());
         banner.push("Admin API credentials (shown once; stored only as a keyed hash):".to_owned());

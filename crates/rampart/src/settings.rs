@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// `[server]`.
     pub server: ServerSettings,
+    /// `[database]`: SQLite in the data directory unless a PostgreSQL URL is set.
+    pub database: DatabaseSettings,
     /// `[tokens]`.
     pub tokens: TokenSettings,
     /// `[keys]`.
@@ -59,6 +61,43 @@ impl Default for ServerSettings {
             tls_key: None,
             log_format: "text".to_owned(),
         }
+    }
+}
+
+/// `[database]`: where the state lives.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database` (query parameters such as
+    /// `sslmode=verify-full&sslrootcert=ca.pem` allowed): the scale-out store, shared by
+    /// several servers. Unset: SQLite, `rampart.db` in the data directory. Set it with
+    /// `RAMPART_DATABASE_URL` to keep the password out of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// PostgreSQL: connections kept at most per process.
+    pub max_connections: u32,
+    /// PostgreSQL: seconds to wait for a connection before a request fails.
+    pub acquire_timeout: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            acquire_timeout: 5,
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_ref().map(|_| "(set)"))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
     }
 }
 
@@ -217,6 +256,21 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// Where the store is: PostgreSQL when `[database] url` is set, else SQLite in the data
+    /// directory.
+    pub fn store_location(&self) -> rampart_store::Location {
+        match &self.database.url {
+            Some(url) => rampart_store::Location::Postgres {
+                url: url.clone(),
+                options: rampart_store::PostgresOptions {
+                    max_connections: self.database.max_connections,
+                    acquire_timeout: std::time::Duration::from_secs(self.database.acquire_timeout),
+                },
+            },
+            None => rampart_store::Location::Sqlite(self.server.data_dir.join("rampart.db")),
+        }
+    }
+
     /// Reads `path` (if any), applies `RAMPART_<SECTION>_<KEY>` environment overrides, and
     /// validates the result.
     pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
@@ -317,6 +371,27 @@ impl Settings {
             return bad(
                 "server.tls_cert",
                 "tls_cert and tls_key must be set together",
+            );
+        }
+        if let Some(url) = &self.database.url {
+            // The URL is not repeated in the message: it may hold a password.
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") && u.has_host() => {}
+                _ => {
+                    return bad(
+                        "database.url",
+                        "must be a postgres:// or postgresql:// URL with a host",
+                    );
+                }
+            }
+        }
+        if !(1..=1000).contains(&self.database.max_connections) {
+            return bad("database.max_connections", "must be between 1 and 1000");
+        }
+        if !(1..=300).contains(&self.database.acquire_timeout) {
+            return bad(
+                "database.acquire_timeout",
+                "must be between 1 and 300 seconds",
             );
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
@@ -480,6 +555,9 @@ fn known_keys() -> Vec<(String, Vec<String>)> {
             if section == "login" {
                 keys.push("security_webhook".to_owned());
             }
+            if section == "database" {
+                keys.push("url".to_owned());
+            }
             out.push((section, keys));
         }
     }
@@ -567,5 +645,66 @@ mod tests {
         std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n").unwrap();
         let err = Settings::load_with_env(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("server.lisen"), "{err}");
+    }
+
+    #[test]
+    fn database_defaults_to_sqlite_in_the_data_directory() {
+        let s =
+            Settings::load_with_env(None, env(&[("RAMPART_SERVER_DATA_DIR", "/srv/r")])).unwrap();
+        match s.store_location() {
+            rampart_store::Location::Sqlite(path) => {
+                assert_eq!(path, std::path::Path::new("/srv/r/rampart.db"));
+            }
+            other => panic!("expected SQLite, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn database_url_selects_postgres_and_is_never_shown() {
+        let url = "postgres://rampart:pw-x1@db.internal:5432/rampart?sslmode=verify-full";
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("RAMPART_DATABASE_URL", url),
+                ("RAMPART_DATABASE_MAX_CONNECTIONS", "25"),
+            ]),
+        )
+        .unwrap();
+        match s.store_location() {
+            rampart_store::Location::Postgres { url: got, options } => {
+                assert_eq!(got, url);
+                assert_eq!(options.max_connections, 25);
+                assert_eq!(options.acquire_timeout, std::time::Duration::from_secs(5));
+            }
+            other => panic!("expected PostgreSQL, got {other:?}"),
+        }
+        let shown = format!("{:?} {:?}", s.database, s.store_location());
+        assert!(!shown.contains("pw-x1"), "{shown}");
+    }
+
+    #[test]
+    fn bad_database_settings_name_the_key() {
+        for (name, value, key) in [
+            ("RAMPART_DATABASE_URL", "mysql://u:p@h/db", "database.url"),
+            (
+                "RAMPART_DATABASE_URL",
+                "postgres:///no-host",
+                "database.url",
+            ),
+            (
+                "RAMPART_DATABASE_MAX_CONNECTIONS",
+                "0",
+                "database.max_connections",
+            ),
+            (
+                "RAMPART_DATABASE_ACQUIRE_TIMEOUT",
+                "0",
+                "database.acquire_timeout",
+            ),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{name}={value}: {err}");
+            assert!(!err.to_string().contains("u:p"), "{err}");
+        }
     }
 }

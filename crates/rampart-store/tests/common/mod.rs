@@ -1,11 +1,87 @@
-//! Fixtures shared by the people test files.
+//! Fixtures shared by the test files, and the two backends every contract test runs on.
 
 #![allow(dead_code)] // each test file uses a subset
 
+use std::sync::Arc;
+
 use rampart_store::{
-    AuthCodeRecord, AuthRequestRecord, RefreshFamilyRecord, RefreshTokenRecord, SessionRecord,
-    SqliteStore, StoreError, UserRecord, UserStore,
+    AuthCodeRecord, AuthRequestRecord, Location, PostgresOptions, RefreshFamilyRecord,
+    RefreshTokenRecord, SessionRecord, SqliteStore, Store, StoreError, UserRecord, UserStore,
 };
+
+/// A storage backend under test.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the throwaway PostgreSQL server of `rampart-testkit`.
+    Postgres,
+}
+
+/// One empty database of a backend. Each [`TestDb::open`] is a new handle with its own
+/// connection pool, as a second process (the CLI beside the server, another replica) has.
+pub struct TestDb {
+    location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A fresh, empty database.
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                TestDb {
+                    location: Location::Sqlite(dir.path().join("rampart.db")),
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => TestDb {
+                location: Location::Postgres {
+                    url: rampart_testkit::postgres_database().await,
+                    options: PostgresOptions::default(),
+                },
+                _dir: None,
+            },
+        }
+    }
+
+    /// Opens a new handle on this database (applying migrations on first open).
+    pub async fn open(&self) -> Arc<dyn Store> {
+        rampart_store::open(&self.location)
+            .await
+            .expect("open store")
+    }
+}
+
+/// Runs each named `async fn(TestDb)` once on SQLite and once on PostgreSQL (tests
+/// `sqlite::NAME` and `postgres::NAME`), on a multi-threaded runtime so that concurrent
+/// callers really race. (Used with `#[macro_use] mod common;`.)
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::new($crate::common::Backend::Sqlite).await)
+                        .await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(
+                        $crate::common::TestDb::new($crate::common::Backend::Postgres).await,
+                    )
+                    .await;
+                }
+            )*
+        }
+    };
+}
 
 pub const NOW: i64 = 1_000;
 
@@ -97,6 +173,18 @@ pub fn request(id: &str, expires_at: i64) -> AuthRequestRecord {
 
 pub async fn memory_with_users(ids: &[&str]) -> SqliteStore {
     let store = SqliteStore::open_in_memory().await.expect("open");
+    for (i, id) in ids.iter().enumerate() {
+        store
+            .create_user(&user(id, i as i64))
+            .await
+            .expect("create user");
+    }
+    store
+}
+
+/// Opens `db` and creates users with the given ids (created at 0, 1, ...).
+pub async fn with_users(db: &TestDb, ids: &[&str]) -> Arc<dyn Store> {
+    let store = db.open().await;
     for (i, id) in ids.iter().enumerate() {
         store
             .create_user(&user(id, i as i64))

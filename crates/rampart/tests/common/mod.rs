@@ -16,6 +16,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 pub struct Server {
     child: Child,
     pub issuer: String,
+    /// `https://ADDRESS` the server listens on (the issuer, unless one is configured).
+    pub base: String,
     pub data_dir: PathBuf,
     pub admin_secret: Option<String>,
     pub http: reqwest::Client,
@@ -71,6 +73,7 @@ impl Server {
             }
         });
         let mut issuer = None;
+        let mut base = None;
         let mut admin_secret = None;
         loop {
             let line = rx
@@ -78,6 +81,9 @@ impl Server {
                 .unwrap_or_else(|_| panic!("server did not start (see stderr)"));
             if let Some(rest) = line.strip_prefix("issuer: ") {
                 issuer = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("listening: ") {
+                base = Some(rest.trim().to_owned());
             }
             if let Some(rest) = line.trim().strip_prefix("client_secret: ") {
                 admin_secret = Some(rest.trim().to_owned());
@@ -91,6 +97,7 @@ impl Server {
         Server {
             child,
             issuer: issuer.expect("issuer line"),
+            base: base.expect("listening line"),
             data_dir: dir.to_owned(),
             admin_secret,
             http,
@@ -105,7 +112,7 @@ impl Server {
         self.child.kill().expect("kill -9");
         let _ = self.child.wait();
         let tmp = self._tmp.take();
-        let listen = self.issuer.trim_start_matches("https://").to_owned();
+        let listen = self.base.trim_start_matches("https://").to_owned();
         let mut server = Self::spawn(&self.data_dir, &listen, self.env.clone());
         assert_eq!(server.issuer, self.issuer, "same issuer after restart");
         server._tmp = tmp;
@@ -121,20 +128,22 @@ impl Server {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.issuer, path)
+        format!("{}{}", self.base, path)
     }
 
     pub fn ca_path(&self) -> PathBuf {
         self.data_dir.join("tls/ca.pem")
     }
 
-    /// Runs `rampart <args> --data-dir DIR`.
+    /// Runs `rampart <args> --data-dir DIR` with the server's extra environment (so it
+    /// opens the same database with the same master key).
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(BIN)
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env_remove("RAMPART_MASTER_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run rampart")
     }

@@ -1,10 +1,19 @@
-//! Behavioural tests of the SQLite backend through the public traits.
+//! Behavioural tests of the machine-facing stores (clients, signing keys, revocations,
+//! replay ids) through the public traits, on both backends: every test in
+//! `on_both_backends!` runs as `sqlite::NAME` and `postgres::NAME`. The few that need one
+//! backend's internals are plain tests, named after it where both have one.
 
+#[macro_use]
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
+use common::TestDb;
 use rampart_store::{
     ClientAuthMethod, ClientRecord, ClientStore, ClientTokenFormat, KeyChange, KeyState, KeyStore,
-    ReplayStore, RevocationStore, SqliteStore, StoreError, StoredKey,
+    PostgresOptions, PostgresStore, ReplayStore, RevocationStore, SqliteStore, Store, StoreError,
+    StoredKey,
 };
 
 fn client(id: &str, created_at: i64) -> ClientRecord {
@@ -40,15 +49,57 @@ fn key(kid: &str, state: KeyState, created_at: i64) -> StoredKey {
     }
 }
 
-async fn file_store(dir: &tempfile::TempDir) -> SqliteStore {
-    SqliteStore::open(&dir.path().join("rampart.db"))
+/// A PostgreSQL store on a fresh database of the test server, and that database's URL.
+async fn postgres_store() -> (PostgresStore, String) {
+    let url = rampart_testkit::postgres_database().await;
+    let store = PostgresStore::connect(&url, &PostgresOptions::default())
         .await
-        .expect("open file store")
+        .expect("connect");
+    (store, url)
 }
 
-#[tokio::test]
-async fn client_crud_conflict_and_not_found() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+/// A raw connection beside a store, to write values the store itself never would.
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Raw {
+    async fn sqlite(path: &Path) -> Raw {
+        use sqlx::Connection;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+        Raw::Sqlite(
+            sqlx::SqliteConnection::connect_with(&opts)
+                .await
+                .expect("raw connect"),
+        )
+    }
+
+    async fn postgres(url: &str) -> Raw {
+        use sqlx::Connection;
+        Raw::Postgres(sqlx::PgConnection::connect(url).await.expect("raw connect"))
+    }
+
+    async fn execute(&mut self, sql: &'static str) {
+        match self {
+            Raw::Sqlite(conn) => sqlx::query(sql).execute(conn).await.map(drop),
+            Raw::Postgres(conn) => sqlx::query(sql).execute(conn).await.map(drop),
+        }
+        .expect("raw");
+    }
+
+    async fn close(self) {
+        use sqlx::Connection;
+        match self {
+            Raw::Sqlite(conn) => conn.close().await,
+            Raw::Postgres(conn) => conn.close().await,
+        }
+        .expect("raw close");
+    }
+}
+
+async fn client_crud_conflict_and_not_found(db: TestDb) {
+    let store = db.open().await;
     assert_eq!(store.get_client("a").await.expect("get"), None);
 
     let mut b = client("b", 10);
@@ -107,12 +158,10 @@ async fn client_crud_conflict_and_not_found() {
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.list_clients().await.expect("list").len(), 2);
+    store.close().await;
 }
 
-#[tokio::test]
-async fn client_flow_settings_round_trip() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
+async fn client_flow_settings_round_trip(db: TestDb) {
     let mut public = client("spa", 1);
     public.auth_method = ClientAuthMethod::None;
     public.secret_hash = None;
@@ -128,7 +177,7 @@ async fn client_flow_settings_round_trip() {
     mixed.first_party = true;
     mixed.require_par = true;
     {
-        let store = SqliteStore::open(&path).await.expect("open");
+        let store = db.open().await;
         store.create_client(&public).await.expect("create");
         store.create_client(&mixed).await.expect("create");
         assert_eq!(
@@ -137,7 +186,7 @@ async fn client_flow_settings_round_trip() {
         );
         store.close().await;
     }
-    let store = SqliteStore::open(&path).await.expect("reopen");
+    let store = db.open().await;
     assert_eq!(
         store.list_clients().await.expect("list"),
         vec![public, mixed]
@@ -145,10 +194,11 @@ async fn client_flow_settings_round_trip() {
     store.close().await;
 }
 
+// SQLite only: it replays SQLite's migration history (PostgreSQL starts from one schema).
 #[tokio::test]
 async fn clients_from_before_the_people_migration_get_defaults() {
     use sqlx::Connection;
-    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("rampart.db");
@@ -179,9 +229,8 @@ async fn clients_from_before_the_people_migration_get_defaults() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn clients_generation_bumps_on_changes_only() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn clients_generation_bumps_on_changes_only(db: TestDb) {
+    let store = db.open().await;
     let g0 = store.clients_generation().await.expect("gen");
 
     store.create_client(&client("a", 1)).await.expect("create");
@@ -216,11 +265,11 @@ async fn clients_generation_bumps_on_changes_only() {
         .await
         .expect("keys");
     assert_eq!(store.clients_generation().await.expect("gen"), g3);
+    store.close().await;
 }
 
-#[tokio::test]
-async fn key_rotation_and_generation() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn key_rotation_and_generation(db: TestDb) {
+    let store = db.open().await;
     assert!(store.list_keys().await.expect("list").is_empty());
     let g0 = store.keys_generation().await.expect("gen");
 
@@ -279,11 +328,11 @@ async fn key_rotation_and_generation() {
     let g = store.keys_generation().await.expect("gen");
     store.apply_key_changes(&[]).await.expect("empty");
     assert_eq!(store.keys_generation().await.expect("gen"), g);
+    store.close().await;
 }
 
-#[tokio::test]
-async fn failing_key_batch_leaves_nothing_applied() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn failing_key_batch_leaves_nothing_applied(db: TestDb) {
+    let store = db.open().await;
     store
         .apply_key_changes(&[
             KeyChange::Insert(key("k1", KeyState::Active, 100)),
@@ -341,19 +390,31 @@ async fn failing_key_batch_leaves_nothing_applied() {
         .await
         .expect("insert after rollback");
     assert_eq!(store.list_keys().await.expect("list").len(), 3);
+    store.close().await;
 }
 
-#[tokio::test]
-async fn revocations_idempotent_filtered_and_purged() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn revocations_idempotent_filtered_and_purged(db: TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let start = store.revocations_generation().await.expect("generation");
     store.revoke("j1", 100).await.expect("revoke");
+    // A new revocation moves the generation, as another handle sees it.
+    let after_one = other.revocations_generation().await.expect("generation");
+    assert!(after_one > start);
     store.revoke("j1", 100).await.expect("revoke again");
     store
         .revoke("j1", 999)
         .await
         .expect("revoke again, other expiry");
+    // Revoking a revoked token changes nothing, so nobody needs to reload.
+    assert_eq!(
+        other.revocations_generation().await.expect("generation"),
+        after_one
+    );
     store.revoke("j2", 200).await.expect("revoke");
     store.revoke("j3", 50).await.expect("revoke");
+    assert!(other.revocations_generation().await.expect("generation") > after_one);
+    other.close().await;
 
     assert_eq!(
         store.revoked_since(0).await.expect("since"),
@@ -377,11 +438,11 @@ async fn revocations_idempotent_filtered_and_purged() {
         store.revoked_since(0).await.expect("since"),
         vec![("j2".to_owned(), 200)]
     );
+    store.close().await;
 }
 
-#[tokio::test]
-async fn record_once_detects_replays_and_expiry() {
-    let store = SqliteStore::open_in_memory().await.expect("open");
+async fn record_once_detects_replays_and_expiry(db: TestDb) {
+    let store = db.open().await;
     assert!(store.record_once("pkjwt", "j", 100, 10).await.expect("rec"));
     assert!(!store.record_once("pkjwt", "j", 100, 10).await.expect("rec"));
     assert!(!store.record_once("pkjwt", "j", 200, 99).await.expect("rec"));
@@ -417,14 +478,13 @@ async fn record_once_detects_replays_and_expiry() {
             .await
             .expect("rec")
     );
+    store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn record_once_is_atomic_under_concurrency() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let a = file_store(&dir).await;
-    let b = file_store(&dir).await; // a second pool, like another process
-    let stores: [Arc<dyn ReplayStore>; 2] = [Arc::new(a.clone()), Arc::new(b.clone())];
+async fn record_once_is_atomic_under_concurrency(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await; // a second pool, like another process
+    let stores = [Arc::clone(&a), Arc::clone(&b)];
 
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -444,12 +504,9 @@ async fn record_once_is_atomic_under_concurrency() {
     b.close().await;
 }
 
-#[tokio::test]
-async fn writes_survive_close_and_reopen() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
+async fn writes_survive_close_and_reopen(db: TestDb) {
     {
-        let store = SqliteStore::open(&path).await.expect("open");
+        let store = db.open().await;
         store.create_client(&client("a", 1)).await.expect("create");
         store
             .apply_key_changes(&[KeyChange::Insert(key("k1", KeyState::Active, 1))])
@@ -461,14 +518,14 @@ async fn writes_survive_close_and_reopen() {
     }
     {
         // Dropped without close: committed data must still be there.
-        let store = SqliteStore::open(&path).await.expect("reopen");
+        let store = db.open().await;
         assert_eq!(
             store.get_client("a").await.expect("get"),
             Some(client("a", 1))
         );
         store.create_client(&client("b", 2)).await.expect("create");
     }
-    let store = SqliteStore::open(&path).await.expect("reopen again");
+    let store = db.open().await;
     assert_eq!(store.list_clients().await.expect("list").len(), 2);
     assert_eq!(store.clients_generation().await.expect("gen"), 2);
     assert_eq!(
@@ -484,19 +541,17 @@ async fn writes_survive_close_and_reopen() {
     store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_handles_on_one_file_write_concurrently() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = file_store(&dir).await;
-    let cli = file_store(&dir).await;
+async fn two_handles_on_one_database_write_concurrently(db: TestDb) {
+    let server = db.open().await;
+    let cli = db.open().await;
     let seen = server.clients_generation().await.expect("gen");
 
     let mut tasks = Vec::new();
     for i in 0..40 {
         let (store, tag) = if i % 2 == 0 {
-            (server.clone(), "server")
+            (Arc::clone(&server), "server")
         } else {
-            (cli.clone(), "cli")
+            (Arc::clone(&cli), "cli")
         };
         tasks.push(tokio::spawn(async move {
             let id = format!("{tag}-{i}");
@@ -530,27 +585,17 @@ async fn two_handles_on_one_file_write_concurrently() {
     cli.close().await;
 }
 
-#[tokio::test]
-async fn corrupt_rows_are_reported_with_column() {
-    use sqlx::Connection;
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rampart.db");
-    let store = SqliteStore::open(&path).await.expect("open");
+/// Writes values the store never writes, through `raw`, and checks that reads report the
+/// column. (The raw write needs a backend's own connection: one test per backend.)
+async fn check_corrupt_rows_are_reported_with_column(store: &dyn Store, mut raw: Raw) {
     store.create_client(&client("a", 1)).await.expect("create");
     store
         .apply_key_changes(&[KeyChange::Insert(key("k", KeyState::Next, 1))])
         .await
         .expect("keys");
 
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
-    let mut raw = sqlx::SqliteConnection::connect_with(&opts)
-        .await
-        .expect("raw connect");
-    sqlx::query("UPDATE clients SET auth_method = 'bogus'")
-        .execute(&mut raw)
-        .await
-        .expect("raw");
+    raw.execute("UPDATE clients SET auth_method = 'bogus'")
+        .await;
     match store.get_client("a").await {
         Err(StoreError::Corrupt(msg)) => assert!(msg.contains("auth_method"), "{msg}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -560,45 +605,57 @@ async fn corrupt_rows_are_reported_with_column() {
         Err(StoreError::Corrupt(_))
     ));
 
-    sqlx::query("UPDATE clients SET auth_method = 'private_key_jwt', token_format = 'JWT'")
-        .execute(&mut raw)
-        .await
-        .expect("raw");
+    raw.execute("UPDATE clients SET auth_method = 'private_key_jwt', token_format = 'JWT'")
+        .await;
     match store.get_client("a").await {
         Err(StoreError::Corrupt(msg)) => assert!(msg.contains("token_format"), "{msg}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
 
-    sqlx::query("UPDATE clients SET token_format = 'jwt', scopes = '{\"not\":\"a list\"}'")
-        .execute(&mut raw)
-        .await
-        .expect("raw");
+    raw.execute("UPDATE clients SET token_format = 'jwt', scopes = '{\"not\":\"a list\"}'")
+        .await;
     match store.get_client("a").await {
         Err(StoreError::Corrupt(msg)) => assert!(msg.contains("scopes"), "{msg}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
 
-    sqlx::query("UPDATE signing_keys SET state = 'revoked'")
-        .execute(&mut raw)
-        .await
-        .expect("raw");
+    raw.execute("UPDATE signing_keys SET state = 'revoked'")
+        .await;
     match store.list_keys().await {
         Err(StoreError::Corrupt(msg)) => assert!(msg.contains("state"), "{msg}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
 
-    raw.close().await.expect("raw close");
+    raw.close().await;
     store.close().await;
 }
 
+// One per backend: the bad values go in through a raw connection of the backend's own.
 #[tokio::test]
-async fn error_messages_do_not_leak_details() {
+async fn corrupt_rows_are_reported_with_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let raw = Raw::sqlite(&path).await;
+    check_corrupt_rows_are_reported_with_column(&store, raw).await;
+}
+
+#[tokio::test]
+async fn postgres_corrupt_rows_are_reported_with_column() {
+    let (store, url) = postgres_store().await;
+    let raw = Raw::postgres(&url).await;
+    check_corrupt_rows_are_reported_with_column(&store, raw).await;
+}
+
+#[test]
+fn error_messages_do_not_leak_details() {
     assert_eq!(StoreError::NotFound.to_string(), "not found");
     assert_eq!(StoreError::Conflict.to_string(), "already exists");
     let backend = StoreError::Backend(sqlx::Error::Protocol("SELECT secret".into()));
     assert_eq!(backend.to_string(), "storage unavailable");
 }
 
+// One per backend: each coerces clones of its concrete store type to every trait.
 #[tokio::test]
 async fn traits_are_object_safe() {
     let store = SqliteStore::open_in_memory().await.expect("open");
@@ -619,6 +676,28 @@ async fn traits_are_object_safe() {
     store.close().await;
 }
 
+#[tokio::test]
+async fn postgres_traits_are_object_safe() {
+    let (store, _) = postgres_store().await;
+    let clients: Arc<dyn ClientStore> = Arc::new(store.clone());
+    let keys: Arc<dyn KeyStore> = Arc::new(store.clone());
+    let revocations: Arc<dyn RevocationStore> = Arc::new(store.clone());
+    let replays: Arc<dyn ReplayStore> = Arc::new(store.clone());
+    // Clones share the same connection pool.
+    clients
+        .create_client(&client("x", 1))
+        .await
+        .expect("create");
+    assert!(store.get_client("x").await.expect("get").is_some());
+    assert!(keys.list_keys().await.expect("keys").is_empty());
+    revocations.revoke("j", 5).await.expect("revoke");
+    assert!(replays.record_once("s", "i", 5, 1).await.expect("rec"));
+    store.ping().await.expect("ping");
+    store.close().await;
+}
+
+// One per backend: concurrent first opens race on creating the schema, which each backend
+// guards its own way (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the migrator's advisory lock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_open_of_a_fresh_file_succeeds() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -636,3 +715,34 @@ async fn concurrent_open_of_a_fresh_file_succeeds() {
         s.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_connect_to_a_fresh_postgres_database_succeeds() {
+    let url = rampart_testkit::postgres_database().await;
+    let options = PostgresOptions::default();
+    let (a, b, c) = tokio::join!(
+        PostgresStore::connect(&url, &options),
+        PostgresStore::connect(&url, &options),
+        PostgresStore::connect(&url, &options)
+    );
+    let (a, b, c) = (a.expect("open a"), b.expect("open b"), c.expect("open c"));
+    a.create_client(&client("a", 1)).await.expect("create");
+    assert!(c.get_client("a").await.expect("get").is_some());
+    assert_eq!(b.clients_generation().await.expect("gen"), 1);
+    for s in [a, b, c] {
+        s.close().await;
+    }
+}
+
+on_both_backends!(
+    client_crud_conflict_and_not_found,
+    client_flow_settings_round_trip,
+    clients_generation_bumps_on_changes_only,
+    key_rotation_and_generation,
+    failing_key_batch_leaves_nothing_applied,
+    revocations_idempotent_filtered_and_purged,
+    record_once_detects_replays_and_expiry,
+    record_once_is_atomic_under_concurrency,
+    writes_survive_close_and_reopen,
+    two_handles_on_one_database_write_concurrently,
+);
