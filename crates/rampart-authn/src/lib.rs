@@ -12,7 +12,9 @@
 //! - [`recovery`]: single-use recovery codes (about 74 bits each) and their
 //!   canonical form for hashing.
 //! - [`throttle`]: in-memory, bounded login throttling per account and per
-//!   client address (IPv6 by /64): growing delays, then a lockout.
+//!   client address (IPv6 by /64): growing delays, then a lockout;
+//!   [`shared_throttle`]: the same rules with counters in Redis, shared by
+//!   every server of a deployment, falling back to the in-memory ones.
 //! - [`qr`]: QR codes as a self-contained SVG (no script, no external
 //!   reference).
 //! - [`profile`]: personal data sealed at rest under the master key
@@ -31,6 +33,7 @@ pub mod password;
 pub mod profile;
 pub mod qr;
 pub mod recovery;
+pub mod shared_throttle;
 pub mod throttle;
 pub mod totp;
 
@@ -43,6 +46,7 @@ pub use qr::QrError;
 pub use recovery::{
     RECOVERY_CODE_COUNT, RecoveryError, generate_recovery_codes, normalize_recovery_code,
 };
+pub use shared_throttle::{SharedLoginThrottle, SharedThrottleConfig, SharedThrottleError};
 pub use throttle::{LoginThrottle, ThrottleConfig, ThrottleDecision};
 pub use totp::{
     TotpAlgorithm, TotpError, TotpSecret, code_at, generate_code, provisioning_uri, verify_code,

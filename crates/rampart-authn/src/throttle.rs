@@ -18,7 +18,8 @@
 //! Memory is bounded: each map holds at most `max_entries`; when full,
 //! expired entries are dropped first, then the oldest tenth.
 //!
-//! This is per process; replicas share counters through Redis elsewhere.
+//! This is per process; [`crate::shared_throttle`] shares the counters between servers
+//! through Redis.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -95,7 +96,7 @@ impl ThrottleDecision {
 
     /// The more restrictive of two decisions: `Locked` over `Wait` over
     /// `Allow`, and the longer `retry_after`.
-    fn combine(self, other: ThrottleDecision) -> ThrottleDecision {
+    pub(crate) fn combine(self, other: ThrottleDecision) -> ThrottleDecision {
         use ThrottleDecision::{Allow, Locked, Wait};
         match (self, other) {
             (Allow, d) | (d, Allow) => d,
@@ -271,7 +272,7 @@ impl<K: Eq + Hash + Clone> Table<K> {
 
 /// The throttle key of a client address: IPv4 as is (also when mapped into
 /// IPv6), IPv6 reduced to its /64 prefix.
-fn ip_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -283,7 +284,7 @@ fn ip_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn account_key(account: &str) -> String {
+pub(crate) fn account_key(account: &str) -> String {
     if account.len() <= MAX_ACCOUNT_KEY_BYTES {
         return account.to_owned();
     }

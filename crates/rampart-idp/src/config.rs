@@ -1,6 +1,6 @@
 //! Settings of the authorization server that the binary passes in.
 
-pub use rampart_authn::ThrottleConfig;
+pub use rampart_authn::{SharedThrottleConfig, ThrottleConfig};
 use rampart_token::JwtAlg;
 
 /// What the authorization server needs to know about itself.
@@ -63,6 +63,9 @@ pub struct PeopleConfig {
     pub security_webhook: Option<String>,
     /// Login throttling per account and per client address.
     pub throttle: ThrottleConfig,
+    /// Redis for login counters shared by every server (`[login] redis_url`); `None`:
+    /// each server counts on its own.
+    pub shared_throttle: Option<SharedThrottleConfig>,
 }
 
 impl Default for PeopleConfig {
@@ -82,6 +85,7 @@ impl Default for PeopleConfig {
             max_queued_hashes: 16,
             security_webhook: None,
             throttle: ThrottleConfig::default(),
+            shared_throttle: None,
         }
     }
 }

@@ -350,6 +350,15 @@ fn open_people(
     config: &IdpConfig,
 ) -> Result<people::People, StartError> {
     let p = &config.people;
+    let throttle = match &p.shared_throttle {
+        None => rampart_authn::SharedLoginThrottle::local(p.throttle.clone()),
+        Some(shared) => rampart_authn::SharedLoginThrottle::with_redis(
+            p.throttle.clone(),
+            shared,
+            master.keyed_hasher("rampart/login-throttle/v1"),
+        )
+        .map_err(|e| StartError::People(e.to_string()))?,
+    };
     let users = users::UserDirectory::open_configured(store.clone(), master, p)
         .map_err(|e| StartError::People(format!("password hasher: {e}")))?;
     let pages = rampart_pages::Pages::new("Rampart")
@@ -364,7 +373,7 @@ fn open_people(
         flows: store.clone(),
         mfa: store,
         pages,
-        throttle: rampart_authn::LoginThrottle::new(p.throttle.clone()),
+        throttle,
         csrf: browser::Csrf::new(master.keyed_hasher("rampart/csrf/v1")),
         hasher: master.keyed_hasher("rampart/people-secrets/v1"),
         events,

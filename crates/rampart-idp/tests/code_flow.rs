@@ -563,6 +563,71 @@ async fn unknown_user_and_wrong_password_look_the_same_and_brute_force_locks() {
     assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// Two servers on one store (replicas) with the given login throttle sharing; the user
+/// "ada" and the client "spa" exist before the second opens (it has no change poll here).
+async fn replicas(shared: Option<rampart_idp::config::SharedThrottleConfig>) -> (Idp, Idp) {
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let master = MasterKey::generate().unwrap();
+    let open = || async {
+        let mut config = IdpConfig::new(ISSUER);
+        config.people.shared_throttle = shared.clone();
+        let server = Arc::new(
+            AuthServer::open(store.clone(), &master, config)
+                .await
+                .unwrap(),
+        );
+        let router = server.clone().router();
+        Idp { server, router }
+    };
+    let a = open().await;
+    a.user("ada").await;
+    a.client("spa", flows(true, false), true).await;
+    let b = open().await;
+    (a, b)
+}
+
+/// Two failures at server A and one at B, then a fourth attempt at A: its status.
+async fn fourth_attempt_after_failures_at_two_servers(a: &Idp, b: &Idp) -> StatusCode {
+    let mut at_a = a.browser();
+    let start_a = at_a.authorize("spa", "").await;
+    let mut at_b = b.browser();
+    let start_b = at_b.authorize("spa", "").await;
+    for at_b_now in [false, false, true] {
+        let (browser, start) = if at_b_now {
+            (&mut at_b, &start_b)
+        } else {
+            (&mut at_a, &start_a)
+        };
+        let p = browser
+            .login(&start.location(), "ada", "wrong password 123")
+            .await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+    }
+    at_a.login(&start_a.location(), "ada", "wrong password 123")
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn login_failures_are_counted_across_servers_through_redis() {
+    let redis = rampart_testkit::RedisServer::start();
+    let (a, b) = replicas(Some(rampart_idp::config::SharedThrottleConfig {
+        url: redis.url(),
+        timeout: std::time::Duration::from_millis(500),
+    }))
+    .await;
+    assert!(a.server.people.throttle.is_shared());
+    // Three failures in all (the free ones): the next attempt within a second waits, at A
+    // too, although A saw only two.
+    let status = fourth_attempt_after_failures_at_two_servers(&a, &b).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Without Redis each server counts alone: A saw two, so it checks the password.
+    let (a, b) = replicas(None).await;
+    let status = fourth_attempt_after_failures_at_two_servers(&a, &b).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn third_party_clients_ask_for_consent_and_deny_reaches_the_client() {
     let idp = idp().await;

@@ -1,5 +1,7 @@
 //! Test support shared by Rampart's test suites (a dev-dependency only).
 //!
+//! [`RedisServer`] is a `redis-server` of a test's own on a free loopback port.
+//!
 //! [`postgres_database`] gives a test an empty database of its own on a throwaway
 //! PostgreSQL server: one server per test process, started on first use from the
 //! system's PostgreSQL binaries (Debian's `postgresql` package, which `.ci/run` installs)
@@ -9,6 +11,10 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+mod redis;
+
+pub use redis::RedisServer;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -181,6 +181,25 @@ pub struct LoginSettings {
     /// URL that receives security events (JSON POST).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_webhook: Option<String>,
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS, system CAs): failure
+    /// counters shared by every server
+    /// (replicas on one PostgreSQL database); unset, each server counts its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<RedactedUrl>,
+    /// Longest wait for Redis per sign-in attempt, milliseconds (then the server's own
+    /// counters decide).
+    pub redis_timeout_ms: u64,
+}
+
+/// A URL that may hold a password: `Debug` does not show it.
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct RedactedUrl(pub String);
+
+impl std::fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedactedUrl(..)")
+    }
 }
 
 impl Default for LoginSettings {
@@ -204,6 +223,8 @@ impl Default for LoginSettings {
             address_lockout_after: d.throttle.ip_lockout_after,
             lockout_secs: d.throttle.lockout_for.as_secs(),
             security_webhook: None,
+            redis_url: None,
+            redis_timeout_ms: 100,
         }
     }
 }
@@ -494,6 +515,19 @@ impl Settings {
         {
             return bad("login.security_webhook", "must be an http(s) URL");
         }
+        if let Some(url) = &g.redis_url
+            && !url::Url::parse(&url.0)
+                .is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.has_host())
+        {
+            // The URL is not repeated: it may hold a password.
+            return bad(
+                "login.redis_url",
+                "must be a redis:// or rediss:// URL with a host",
+            );
+        }
+        if !(1..=5_000).contains(&g.redis_timeout_ms) {
+            return bad("login.redis_timeout_ms", "must be between 1 and 5000");
+        }
         Ok(())
     }
 
@@ -535,6 +569,12 @@ impl Settings {
                 lockout_for: std::time::Duration::from_secs(g.lockout_secs),
                 ..rampart_idp::config::ThrottleConfig::default()
             },
+            shared_throttle: g.redis_url.as_ref().map(|url| {
+                rampart_idp::config::SharedThrottleConfig {
+                    url: url.0.clone(),
+                    timeout: std::time::Duration::from_millis(g.redis_timeout_ms),
+                }
+            }),
         };
         c
     }
@@ -554,6 +594,7 @@ fn known_keys() -> Vec<(String, Vec<String>)> {
             }
             if section == "login" {
                 keys.push("security_webhook".to_owned());
+                keys.push("redis_url".to_owned());
             }
             if section == "database" {
                 keys.push("url".to_owned());
@@ -700,6 +741,48 @@ mod tests {
                 "RAMPART_DATABASE_ACQUIRE_TIMEOUT",
                 "0",
                 "database.acquire_timeout",
+            ),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{name}={value}: {err}");
+            assert!(!err.to_string().contains("u:p"), "{err}");
+        }
+    }
+
+    #[test]
+    fn login_redis_url_is_checked_mapped_and_never_shown() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[("RAMPART_LOGIN_REDIS_URL", "redis://:pw-y2@10.0.0.5:6379/1")]),
+        )
+        .unwrap();
+        let shared = s
+            .idp_config("https://idp.test".into())
+            .people
+            .shared_throttle
+            .expect("shared throttle");
+        assert_eq!(shared.url, "redis://:pw-y2@10.0.0.5:6379/1");
+        assert_eq!(shared.timeout, std::time::Duration::from_millis(100));
+        let shown = format!("{:?} {:?}", s.login, shared);
+        assert!(!shown.contains("pw-y2"), "{shown}");
+        assert!(
+            Settings::default()
+                .idp_config("https://i".into())
+                .people
+                .shared_throttle
+                .is_none()
+        );
+
+        for (name, value, key) in [
+            (
+                "RAMPART_LOGIN_REDIS_URL",
+                "http://u:p@h:1",
+                "login.redis_url",
+            ),
+            (
+                "RAMPART_LOGIN_REDIS_TIMEOUT_MS",
+                "0",
+                "login.redis_timeout_ms",
             ),
         ] {
             let err = Settings::load_with_env(None, env(&[(name, value)])).unwrap_err();

@@ -7,7 +7,6 @@
 //! way after the same work, and answers 503 at once when the hashing pool is full.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
@@ -182,7 +181,7 @@ pub async fn login_submit(
             r
         }
     };
-    match people.throttle.check(&throttle_key, ip, Instant::now()) {
+    match people.throttle.check(&throttle_key, ip).await {
         ThrottleDecision::Allow => {}
         ThrottleDecision::Wait { retry_after } | ThrottleDecision::Locked { retry_after } => {
             let secs = retry_after.as_secs().max(1);
@@ -215,9 +214,7 @@ pub async fn login_submit(
         }
     };
     let Some(user) = user else {
-        let decision = people
-            .throttle
-            .record_failure(&throttle_key, ip, Instant::now());
+        let decision = people.throttle.record_failure(&throttle_key, ip).await;
         people.events.emit(event(
             EventKind::LoginFailed,
             None,
@@ -239,7 +236,7 @@ pub async fn login_submit(
         )
         .await;
     };
-    people.throttle.record_success(&throttle_key, ip);
+    people.throttle.record_success(&throttle_key, ip).await;
     // Remember this browser for this account (only when it is not remembered already).
     let device_cookie = match device {
         Some(_) => None,
@@ -364,7 +361,7 @@ pub async fn mfa_submit(
         r
     };
     if let ThrottleDecision::Wait { retry_after } | ThrottleDecision::Locked { retry_after } =
-        people.throttle.check(&account, ip, Instant::now())
+        people.throttle.check(&account, ip).await
     {
         let mut r = render_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -384,7 +381,7 @@ pub async fn mfa_submit(
         Err(r) => return r,
     };
     let Some(method) = accepted else {
-        let decision = people.throttle.record_failure(&account, ip, Instant::now());
+        let decision = people.throttle.record_failure(&account, ip).await;
         people.events.emit(event(
             EventKind::MfaFailed,
             Some(&user_id),
@@ -404,7 +401,7 @@ pub async fn mfa_submit(
             "That code is not valid. Codes can be used only once.",
         );
     };
-    people.throttle.record_success(&account, ip);
+    people.throttle.record_success(&account, ip).await;
     flow::signed_in(
         &server,
         headers,

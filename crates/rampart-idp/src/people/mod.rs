@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rampart_authn::LoginThrottle;
+use rampart_authn::SharedLoginThrottle;
 use rampart_crypto::SecretHasher;
 use rampart_pages::{ErrorView, Pages};
 use rampart_store::{AuthCodeStore, MfaStore, SessionRecord, SessionStore};
@@ -41,7 +41,7 @@ pub struct People {
     /// The HTML pages.
     pub pages: Pages,
     /// Login throttling.
-    pub throttle: LoginThrottle,
+    pub throttle: SharedLoginThrottle,
     /// CSRF tokens.
     pub csrf: Csrf,
     /// Keyed hashes of session cookies, codes, refresh tokens and recovery codes.

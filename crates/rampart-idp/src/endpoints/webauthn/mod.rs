@@ -283,8 +283,8 @@ fn throttle_key(user_id: Option<&str>) -> String {
     format!("passkey:{}", user_id.unwrap_or("-"))
 }
 
-fn throttled(server: &AuthServer, account: &str, ip: IpAddr) -> Result<(), Response> {
-    match server.people.throttle.check(account, ip, Instant::now()) {
+async fn throttled(server: &AuthServer, account: &str, ip: IpAddr) -> Result<(), Response> {
+    match server.people.throttle.check(account, ip).await {
         ThrottleDecision::Allow => Ok(()),
         ThrottleDecision::Wait { retry_after } | ThrottleDecision::Locked { retry_after } => {
             Err(finished(too_many(retry_after)))
@@ -294,7 +294,7 @@ fn throttled(server: &AuthServer, account: &str, ip: IpAddr) -> Result<(), Respo
 
 /// Records a failed finish: throttle, security event (`kind`, and `LockedOut` when this
 /// failure locks); answers `message`.
-fn failure(
+async fn failure(
     server: &AuthServer,
     kind: Option<EventKind>,
     user_id: Option<&str>,
@@ -305,7 +305,8 @@ fn failure(
     let people = &server.people;
     let decision = people
         .throttle
-        .record_failure(&throttle_key(user_id), ip, Instant::now());
+        .record_failure(&throttle_key(user_id), ip)
+        .await;
     if let Some(kind) = kind {
         people.events.emit(event(kind, user_id, client_id, None));
     }

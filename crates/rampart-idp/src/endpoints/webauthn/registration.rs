@@ -161,7 +161,7 @@ pub async fn register_finish(
     }
     let client_id = sign_in.as_ref().map(|(_, p)| p.client_id.clone());
     let account = throttle_key(Some(&user_id));
-    if let Err(r) = throttled(&server, &account, ip) {
+    if let Err(r) = throttled(&server, &account, ip).await {
         return r;
     }
     let refuse = || {
@@ -175,13 +175,13 @@ pub async fn register_finish(
         )
     };
     let Some(credential) = parse::<RegisterPublicKeyCredential>(&body) else {
-        return refuse();
+        return refuse().await;
     };
     let passkey = match webauthn.finish_passkey_registration(&credential, &state) {
         Ok(p) => p,
         Err(e) => {
             log_rejection("passkey registration", &e);
-            return refuse();
+            return refuse().await;
         }
     };
     let existing = match credentials(&server, &user_id).await {
@@ -213,7 +213,7 @@ pub async fn register_finish(
             return finished(internal());
         }
     }
-    people.throttle.record_success(&account, ip);
+    people.throttle.record_success(&account, ip).await;
     people.events.emit(event(
         EventKind::MfaEnrolled,
         Some(&user_id),

@@ -84,7 +84,7 @@ pub async fn login_finish(
                     .ok()
                     .map(|(handle, _)| user_id_of(handle))
             });
-            if let Err(r) = throttled(&server, &throttle_key(identified.as_deref()), ip) {
+            if let Err(r) = throttled(&server, &throttle_key(identified.as_deref()), ip).await {
                 return r;
             }
             let (Some(credential), Some(user_id)) = (credential, identified) else {
@@ -95,11 +95,12 @@ pub async fn login_finish(
                     Some(client_id),
                     ip,
                     NOT_RECOGNIZED,
-                );
+                )
+                .await;
             };
-            let fail = |server: &AuthServer| {
+            let fail = || {
                 failure(
-                    server,
+                    &server,
                     Some(EventKind::LoginFailed),
                     Some(&user_id),
                     Some(client_id),
@@ -109,7 +110,7 @@ pub async fn login_finish(
             };
             match active_user(&server, &user_id).await {
                 Ok(Some(_)) => {}
-                Ok(None) => return fail(&server),
+                Ok(None) => return fail().await,
                 Err(r) => return finished(r),
             }
             let records = match credentials(&server, &user_id).await {
@@ -122,13 +123,13 @@ pub async fn login_finish(
                 .find(|r| r.credential_id == used)
                 .and_then(open_passkey)
             else {
-                return fail(&server);
+                return fail().await;
             };
             match webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey) {
                 Ok(result) => (user_id, result, vec!["hwk".into(), "user".into()]),
                 Err(e) => {
                     log_rejection("passkey sign-in", &e);
-                    return fail(&server);
+                    return fail().await;
                 }
             }
         }
@@ -136,12 +137,12 @@ pub async fn login_finish(
             if pending_user(&server, &request, &csrf_token) != Some(user_id.as_str()) {
                 return finished(error(StatusCode::FORBIDDEN, EXPIRED_SIGN_IN));
             }
-            if let Err(r) = throttled(&server, &throttle_key(Some(&user_id)), ip) {
+            if let Err(r) = throttled(&server, &throttle_key(Some(&user_id)), ip).await {
                 return r;
             }
-            let fail = |server: &AuthServer| {
+            let fail = || {
                 failure(
-                    server,
+                    &server,
                     Some(EventKind::MfaFailed),
                     Some(&user_id),
                     Some(client_id),
@@ -150,13 +151,13 @@ pub async fn login_finish(
                 )
             };
             let Some(credential) = credential else {
-                return fail(&server);
+                return fail().await;
             };
             match webauthn.finish_passkey_authentication(&credential, &state) {
                 Ok(result) => (user_id, result, vec!["pwd".into(), "hwk".into()]),
                 Err(e) => {
                     log_rejection("passkey second factor", &e);
-                    return fail(&server);
+                    return fail().await;
                 }
             }
         }
@@ -167,7 +168,8 @@ pub async fn login_finish(
     server
         .people
         .throttle
-        .record_success(&throttle_key(Some(&user_id)), ip);
+        .record_success(&throttle_key(Some(&user_id)), ip)
+        .await;
     finished(as_json(
         flow::signed_in(&server, headers, &request, &params, &user_id, amr).await,
     ))
