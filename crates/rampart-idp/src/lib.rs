@@ -75,6 +75,9 @@ pub enum StartError {
     People(String),
 }
 
+/// Longest wait for the database in a readiness check.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Everything the endpoints share.
 pub struct AuthServer {
     /// Settings.
@@ -89,6 +92,8 @@ pub struct AuthServer {
     pub api_keys: ApiKeyRegistry,
     /// One-time identifiers (client assertion `jti`s).
     pub replay: Arc<dyn ReplayStore>,
+    /// The whole store, for readiness checks.
+    store: Arc<dyn Store>,
     /// Tokens whose signature was already checked.
     pub verified_tokens: token_cache::TokenCache,
     /// Users, sessions and the sign-in flows.
@@ -117,10 +122,39 @@ impl AuthServer {
             keys,
             revocations,
             api_keys,
-            replay: store,
+            replay: store.clone(),
+            store,
             verified_tokens: token_cache::TokenCache::default(),
             people,
         })
+    }
+
+    /// Whether the server can serve: the database answers within [`READY_TIMEOUT`] and the
+    /// keyring has an active key per family. `Err` names what is missing.
+    pub async fn ready(&self) -> Result<(), &'static str> {
+        match tokio::time::timeout(READY_TIMEOUT, self.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                tracing::warn!(error = %e, cause, backend = self.store.backend(), "readiness: database check failed");
+                return Err("database");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    backend = self.store.backend(),
+                    "readiness: database did not answer"
+                );
+                return Err("database");
+            }
+        }
+        let keys = self.keys.snapshot();
+        if keys::KeyFamily::ALL
+            .iter()
+            .any(|family| keys.active(*family).is_none())
+        {
+            return Err("signing keys");
+        }
+        Ok(())
     }
 
     /// Registers the `rampart-admin` client on first start and returns its secret, which
@@ -276,6 +310,7 @@ impl AuthServer {
                 axum::routing::delete(admin_users::revoke_session),
             )
             .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(discovery::readyz))
             .layer(DefaultBodyLimit::max(body_limit))
             .layer(SetResponseHeaderLayer::overriding(
                 header::STRICT_TRANSPORT_SECURITY,

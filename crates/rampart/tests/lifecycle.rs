@@ -631,3 +631,23 @@ async fn discovery_documents_match_the_server() {
         }
     }
 }
+
+#[tokio::test]
+async fn readiness_is_200_with_the_embedded_database() {
+    let server = Server::start();
+    let resp = server
+        .http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers().get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"no-store"[..])
+    );
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.expect("json"),
+        json!({"ready": true})
+    );
+}

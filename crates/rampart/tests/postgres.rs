@@ -123,6 +123,49 @@ async fn state_survives_a_crash_of_every_server() {
     assert_eq!(body["active"], true, "{body}");
 }
 
+#[tokio::test]
+async fn readiness_follows_the_database() {
+    use sqlx::Connection;
+    let url = rampart_testkit::postgres_database().await;
+    let server = Server::start_with_env(&[("RAMPART_DATABASE_URL", url.as_str())]);
+    let ready = |server: &Server| {
+        let request = server.http.get(server.url("/readyz")).send();
+        async move {
+            let resp = request.await.expect("readyz");
+            let status = resp.status().as_u16();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.expect("json"),
+            )
+        }
+    };
+    assert_eq!(ready(&server).await, (200, json!({"ready": true})));
+
+    // The database disappears under the running server (its connections are cut).
+    let (base, query) = url.split_once('?').expect("query");
+    let (admin, database) = base.rsplit_once('/').expect("database name");
+    let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres?{query}"))
+        .await
+        .expect("admin connection");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("drop database");
+    let (status, body) = ready(&server).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body, json!({"ready": false, "reason": "database"}));
+    // Still alive: liveness does not depend on the database.
+    let alive = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(alive.status(), 200);
+}
+
 #[test]
 fn an_unreachable_database_is_a_clear_error_without_the_password() {
     let dir = tempfile::tempdir().expect("tempdir");

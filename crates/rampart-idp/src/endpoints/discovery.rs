@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -155,4 +155,21 @@ pub async fn jwks(State(server): State<Arc<AuthServer>>) -> Response {
 pub async fn paserk(State(server): State<Arc<AuthServer>>) -> Response {
     let keys = server.keys.snapshot();
     cacheable_json(rampart_token::paserk_document(keys.published()), 60)
+}
+
+/// `GET /readyz`: 200 `{"ready":true}` when [`AuthServer::ready`], else 503 with the part
+/// that is missing (`{"ready":false,"reason":"database"}`), never an internal error text.
+pub async fn readyz(State(server): State<Arc<AuthServer>>) -> Response {
+    let (status, body) = match server.ready().await {
+        Ok(()) => (StatusCode::OK, json!({"ready": true})),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ready": false, "reason": reason}),
+        ),
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
