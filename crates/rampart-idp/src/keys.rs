@@ -107,6 +107,47 @@ pub struct KeyEntry {
     pub retired_at: Option<i64>,
 }
 
+/// Order of active keys of one family: the earliest activated (then the smallest kid) is
+/// the one that signs.
+fn active_rank(entry: &KeyEntry) -> (i64, &str) {
+    (
+        entry.activated_at.unwrap_or(entry.created_at),
+        entry.key.kid(),
+    )
+}
+
+/// The changes [`KeyManager::repair_duplicates`] applies.
+fn duplicate_fixes(snapshot: &KeyringSnapshot, now: i64) -> Vec<KeyChange> {
+    let mut changes = Vec::new();
+    for family in KeyFamily::ALL {
+        let of = |state| {
+            let mut keys: Vec<&KeyEntry> = snapshot
+                .entries
+                .iter()
+                .filter(|e| KeyFamily::of(e.key.kind()) == family && e.state == state)
+                .collect();
+            keys.sort_by(|a, b| match state {
+                KeyState::Active => active_rank(a).cmp(&active_rank(b)),
+                _ => (a.created_at, a.key.kid()).cmp(&(b.created_at, b.key.kid())),
+            });
+            keys
+        };
+        for extra in of(KeyState::Active).into_iter().skip(1) {
+            changes.push(KeyChange::SetState {
+                kid: extra.key.kid().to_owned(),
+                state: KeyState::Retired,
+                at: now,
+            });
+        }
+        for extra in of(KeyState::Next).into_iter().skip(1) {
+            changes.push(KeyChange::Delete {
+                kid: extra.key.kid().to_owned(),
+            });
+        }
+    }
+    changes
+}
+
 /// An immutable view of the keyring, swapped whole on every change.
 pub struct KeyringSnapshot {
     entries: Vec<KeyEntry>,
@@ -116,14 +157,26 @@ pub struct KeyringSnapshot {
 
 impl KeyringSnapshot {
     fn build(entries: Vec<KeyEntry>) -> Self {
-        let mut active = HashMap::new();
+        let mut active: HashMap<KeyFamily, &KeyEntry> = HashMap::new();
         let mut verify = KeySet::new();
         for entry in &entries {
             verify.insert(&entry.key);
             if entry.state == KeyState::Active {
-                active.insert(KeyFamily::of(entry.key.kind()), entry.key.clone());
+                // Two active keys (servers that bootstrapped at once): every server signs with
+                // the same one, the one that `duplicate_fixes` keeps.
+                let family = KeyFamily::of(entry.key.kind());
+                match active.get(&family) {
+                    Some(kept) if active_rank(kept) <= active_rank(entry) => {}
+                    _ => {
+                        active.insert(family, entry);
+                    }
+                }
             }
         }
+        let active = active
+            .into_iter()
+            .map(|(family, entry)| (family, entry.key.clone()))
+            .collect();
         Self {
             entries,
             active,
@@ -297,6 +350,7 @@ impl KeyManager {
     /// Scheduled work: rotates families whose active key is older than the rotation
     /// interval and deletes retired keys past retention.
     pub async fn maintain(&self, now: i64) -> Result<Vec<Rotation>, KeyError> {
+        self.repair_duplicates(now).await?;
         let snapshot = self.snapshot();
         let due: Vec<KeyFamily> = if self.rotation_interval_secs > 0 {
             snapshot
@@ -320,6 +374,21 @@ impl KeyManager {
             self.reload().await?;
         }
         Ok(Vec::new())
+    }
+
+    /// Restores one active and one next key per family after servers sharing a database
+    /// bootstrapped (or rotated) at the same moment and each created keys: the oldest
+    /// active key stays active and the other active keys retire (they stay published for
+    /// the retention, so what they signed still verifies); extra next keys, which never
+    /// signed anything, are deleted. Applied at start and by every maintenance run.
+    pub async fn repair_duplicates(&self, now: i64) -> Result<usize, KeyError> {
+        let fixes = duplicate_fixes(&self.snapshot(), now);
+        if fixes.is_empty() {
+            return Ok(0);
+        }
+        self.store.apply_key_changes(&fixes).await?;
+        self.reload().await?;
+        Ok(fixes.len())
     }
 
     fn expired_deletions(&self, snapshot: &KeyringSnapshot, now: i64) -> Vec<KeyChange> {
@@ -357,6 +426,7 @@ impl KeyManager {
             self.store.apply_key_changes(&changes).await?;
             self.reload().await?;
         }
+        self.repair_duplicates(now).await?;
         Ok(())
     }
 

@@ -102,3 +102,98 @@ async fn wrong_master_key_cannot_load_the_keyring() {
         .expect("must fail");
     assert!(err.to_string().contains("wrong master key"), "{err}");
 }
+
+fn kids(m: &KeyManager, family: KeyFamily, state: KeyState) -> Vec<String> {
+    m.snapshot()
+        .entries()
+        .iter()
+        .filter(|e| KeyFamily::of(e.key.kind()) == family && e.state == state)
+        .map(|e| e.key.kid().to_owned())
+        .collect()
+}
+
+/// Two servers on one empty database that bootstrap at the same moment both insert an
+/// active and a next key per family. Reproduced exactly: B's keys are made on a store of
+/// its own, then inserted into A's as B's bootstrap would have.
+#[tokio::test]
+async fn keys_of_servers_that_bootstrapped_at_once_are_reduced_to_one_active_and_one_next() {
+    use rampart_store::{KeyChange, KeyStore};
+    let master = MasterKey::generate().unwrap();
+    let (a, store) = manager(&master).await;
+    let (b, other_store) = manager(&master).await;
+    let b_jwt = b.snapshot().active(KeyFamily::Jwt).unwrap().clone();
+    let b_token = rampart_token::issue(&b_jwt, &claims(NOW + 600)).unwrap();
+    let b_rows: Vec<KeyChange> = other_store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(KeyChange::Insert)
+        .collect();
+    store.apply_key_changes(&b_rows).await.unwrap();
+    a.reload().await.unwrap();
+    for family in KeyFamily::ALL {
+        assert_eq!(count(&a, family, KeyState::Active), 2, "{family:?}");
+        assert_eq!(count(&a, family, KeyState::Next), 2, "{family:?}");
+    }
+    // Before any repair, every server already signs with the same one of the two.
+    let c = KeyManager::load(store.clone(), master.envelope(), &config(), NOW)
+        .await
+        .unwrap();
+    let signing = c
+        .snapshot()
+        .active(KeyFamily::Jwt)
+        .unwrap()
+        .kid()
+        .to_owned();
+    assert_eq!(a.snapshot().active(KeyFamily::Jwt).unwrap().kid(), signing);
+
+    // Loading repaired it: one active, one next per family; the other active key retired.
+    for family in KeyFamily::ALL {
+        assert_eq!(kids(&c, family, KeyState::Active).len(), 1, "{family:?}");
+        assert_eq!(kids(&c, family, KeyState::Next).len(), 1, "{family:?}");
+        assert_eq!(kids(&c, family, KeyState::Retired).len(), 1, "{family:?}");
+    }
+    assert_eq!(
+        kids(&c, KeyFamily::Jwt, KeyState::Active),
+        std::slice::from_ref(&signing)
+    );
+    // A token B signed before the repair still verifies: its key is retired, not gone.
+    let validation = Validation {
+        issuer: "https://issuer.example".into(),
+        audience: AudienceCheck::Any,
+        leeway_secs: 30,
+        now: Some(NOW + 100),
+    };
+    rampart_token::verify(&b_token, c.snapshot().verification_keys(), &validation)
+        .expect("B's token verifies after the repair");
+    // The other server sees the same keyring at its next change check; nothing left to do.
+    assert!(a.refresh_if_changed().await.unwrap());
+    assert_eq!(kids(&a, KeyFamily::Jwt, KeyState::Active), [signing]);
+    assert_eq!(a.repair_duplicates(NOW + 1).await.unwrap(), 0);
+}
+
+/// The race itself, on one SQLite file opened twice: however the two bootstraps
+/// interleave, a third start finds one active and one next key per family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_bootstraps_end_with_one_active_and_one_next_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.db");
+    let master = MasterKey::generate().unwrap();
+    let first = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let second = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let settings = config();
+    let (a, b) = tokio::join!(
+        KeyManager::load(first.clone(), master.envelope(), &settings, NOW),
+        KeyManager::load(second, master.envelope(), &settings, NOW),
+    );
+    a.unwrap();
+    b.unwrap();
+    let c = KeyManager::load(first, master.envelope(), &config(), NOW)
+        .await
+        .unwrap();
+    for family in KeyFamily::ALL {
+        assert_eq!(count(&c, family, KeyState::Active), 1, "{family:?}");
+        assert_eq!(count(&c, family, KeyState::Next), 1, "{family:?}");
+    }
+}
