@@ -22,6 +22,9 @@ pub struct IdpConfig {
     pub max_body_bytes: usize,
     /// Algorithm of newly generated JWT signing keys.
     pub jwt_alg: JwtAlg,
+    /// Algorithm of newly generated ID-token signing keys (RS256 by default: OpenID Connect
+    /// relying parties must all support it; not every one supports EdDSA).
+    pub id_token_alg: JwtAlg,
     /// Automatic key rotation interval in seconds; 0 disables scheduled rotation.
     pub key_rotation_interval_secs: i64,
     /// How often the server looks for changes made by other processes (the CLI) to clients
@@ -101,6 +104,7 @@ impl IdpConfig {
             max_assertion_lifetime_secs: 3600,
             max_body_bytes: 16 * 1024,
             jwt_alg: JwtAlg::EdDSA,
+            id_token_alg: JwtAlg::RS256,
             key_rotation_interval_secs: 30 * 86_400,
             change_poll_interval_ms: 500,
             people: PeopleConfig::default(),

@@ -20,26 +20,52 @@ use crate::config::IdpConfig;
 pub enum KeyFamily {
     /// JWT access-token signing keys (EdDSA, ES256 or RS256).
     Jwt,
+    /// OpenID Connect ID-token signing keys (RS256 unless configured otherwise: OIDC Core
+    /// §15.1 makes RS256 the algorithm every relying party can verify).
+    IdToken,
     /// PASETO v4.public signing keys.
     PasetoPublic,
     /// PASETO v4.local encryption keys (never published).
     PasetoLocal,
 }
 
+/// Prefix of the stored kind of ID-token keys (`id-jwt-RS256`): the same key kinds as access
+/// tokens, in a family of their own.
+const ID_TOKEN_KIND_PREFIX: &str = "id-";
+
 impl KeyFamily {
     /// Every family.
-    pub const ALL: [KeyFamily; 3] = [
+    pub const ALL: [KeyFamily; 4] = [
         KeyFamily::Jwt,
+        KeyFamily::IdToken,
         KeyFamily::PasetoPublic,
         KeyFamily::PasetoLocal,
     ];
 
-    /// The family of a key kind.
-    pub fn of(kind: KeyKind) -> Self {
-        match kind {
+    /// The family and kind of a stored key kind (`KeyKind::as_str`, with `id-` in front for
+    /// ID-token keys).
+    fn parse_stored_kind(stored: &str) -> Result<(KeyFamily, KeyKind), String> {
+        if let Some(kind) = stored.strip_prefix(ID_TOKEN_KIND_PREFIX) {
+            return match KeyKind::parse(kind) {
+                Ok(kind @ KeyKind::Jwt(_)) => Ok((KeyFamily::IdToken, kind)),
+                Ok(_) => Err(format!("{stored}: ID-token keys are JWT keys")),
+                Err(e) => Err(e.to_string()),
+            };
+        }
+        let kind = KeyKind::parse(stored).map_err(|e| e.to_string())?;
+        let family = match kind {
             KeyKind::Jwt(_) => KeyFamily::Jwt,
             KeyKind::PasetoV4Public => KeyFamily::PasetoPublic,
             KeyKind::PasetoV4Local => KeyFamily::PasetoLocal,
+        };
+        Ok((family, kind))
+    }
+
+    /// The stored kind of a key of this family.
+    fn stored_kind(self, kind: KeyKind) -> String {
+        match self {
+            KeyFamily::IdToken => format!("{ID_TOKEN_KIND_PREFIX}{}", kind.as_str()),
+            _ => kind.as_str().to_owned(),
         }
     }
 
@@ -56,6 +82,7 @@ impl KeyFamily {
     pub fn as_str(self) -> &'static str {
         match self {
             KeyFamily::Jwt => "jwt",
+            KeyFamily::IdToken => "id-token",
             KeyFamily::PasetoPublic => "paseto-public",
             KeyFamily::PasetoLocal => "paseto-local",
         }
@@ -97,6 +124,8 @@ pub enum KeyError {
 pub struct KeyEntry {
     /// The key.
     pub key: SigningKey,
+    /// What it signs.
+    pub family: KeyFamily,
     /// Its state.
     pub state: KeyState,
     /// Created, unix seconds.
@@ -124,7 +153,7 @@ fn duplicate_fixes(snapshot: &KeyringSnapshot, now: i64) -> Vec<KeyChange> {
             let mut keys: Vec<&KeyEntry> = snapshot
                 .entries
                 .iter()
-                .filter(|e| KeyFamily::of(e.key.kind()) == family && e.state == state)
+                .filter(|e| e.family == family && e.state == state)
                 .collect();
             keys.sort_by(|a, b| match state {
                 KeyState::Active => active_rank(a).cmp(&active_rank(b)),
@@ -164,7 +193,7 @@ impl KeyringSnapshot {
             if entry.state == KeyState::Active {
                 // Two active keys (servers that bootstrapped at once): every server signs with
                 // the same one, the one that `duplicate_fixes` keeps.
-                let family = KeyFamily::of(entry.key.kind());
+                let family = entry.family;
                 match active.get(&family) {
                     Some(kept) if active_rank(kept) <= active_rank(entry) => {}
                     _ => {
@@ -223,6 +252,7 @@ pub struct KeyManager {
     store: Arc<dyn KeyStore>,
     envelope: Envelope,
     jwt_alg: JwtAlg,
+    id_token_alg: JwtAlg,
     retention_secs: i64,
     rotation_interval_secs: i64,
     snapshot: RwLock<Arc<KeyringSnapshot>>,
@@ -241,6 +271,7 @@ impl KeyManager {
             store,
             envelope,
             jwt_alg: config.jwt_alg,
+            id_token_alg: config.id_token_alg,
             retention_secs: config.key_retention_secs(),
             rotation_interval_secs: config.key_rotation_interval_secs,
             snapshot: RwLock::new(Arc::new(KeyringSnapshot::build(Vec::new()))),
@@ -303,7 +334,7 @@ impl KeyManager {
             let in_family: Vec<&KeyEntry> = snapshot
                 .entries
                 .iter()
-                .filter(|e| KeyFamily::of(e.key.kind()) == family)
+                .filter(|e| e.family == family)
                 .collect();
             let active = in_family.iter().find(|e| e.state == KeyState::Active);
             let next = in_family.iter().find(|e| e.state == KeyState::Next);
@@ -312,7 +343,12 @@ impl KeyManager {
                 None => {
                     let key = self.generate(family, jwt_alg)?;
                     let kid = key.kid().to_owned();
-                    changes.push(KeyChange::Insert(self.seal(&key, KeyState::Next, now)?));
+                    changes.push(KeyChange::Insert(self.seal(
+                        family,
+                        &key,
+                        KeyState::Next,
+                        now,
+                    )?));
                     kid
                 }
             };
@@ -330,6 +366,7 @@ impl KeyManager {
             });
             let new_next = self.generate(family, jwt_alg)?;
             changes.push(KeyChange::Insert(self.seal(
+                family,
                 &new_next,
                 KeyState::Next,
                 now,
@@ -360,7 +397,7 @@ impl KeyManager {
                 .filter(|e| {
                     e.activated_at.unwrap_or(e.created_at) + self.rotation_interval_secs <= now
                 })
-                .map(|e| KeyFamily::of(e.key.kind()))
+                .map(|e| e.family)
                 .collect()
         } else {
             Vec::new()
@@ -411,15 +448,25 @@ impl KeyManager {
                 snapshot
                     .entries
                     .iter()
-                    .any(|e| KeyFamily::of(e.key.kind()) == family && e.state == state)
+                    .any(|e| e.family == family && e.state == state)
             };
             if !has(KeyState::Active) {
                 let key = self.generate(family, None)?;
-                changes.push(KeyChange::Insert(self.seal(&key, KeyState::Active, now)?));
+                changes.push(KeyChange::Insert(self.seal(
+                    family,
+                    &key,
+                    KeyState::Active,
+                    now,
+                )?));
             }
             if !has(KeyState::Next) {
                 let key = self.generate(family, None)?;
-                changes.push(KeyChange::Insert(self.seal(&key, KeyState::Next, now)?));
+                changes.push(KeyChange::Insert(self.seal(
+                    family,
+                    &key,
+                    KeyState::Next,
+                    now,
+                )?));
             }
         }
         if !changes.is_empty() {
@@ -433,21 +480,29 @@ impl KeyManager {
     fn generate(&self, family: KeyFamily, jwt_alg: Option<JwtAlg>) -> Result<SigningKey, KeyError> {
         let kind = match family {
             KeyFamily::Jwt => KeyKind::Jwt(jwt_alg.unwrap_or(self.jwt_alg)),
+            KeyFamily::IdToken => KeyKind::Jwt(jwt_alg.unwrap_or(self.id_token_alg)),
             KeyFamily::PasetoPublic => KeyKind::PasetoV4Public,
             KeyFamily::PasetoLocal => KeyKind::PasetoV4Local,
         };
         SigningKey::generate(kind).map_err(|e| KeyError::Generate(e.to_string()))
     }
 
-    fn seal(&self, key: &SigningKey, state: KeyState, now: i64) -> Result<StoredKey, KeyError> {
-        let context = seal_context(key.kind(), key.kid());
+    fn seal(
+        &self,
+        family: KeyFamily,
+        key: &SigningKey,
+        state: KeyState,
+        now: i64,
+    ) -> Result<StoredKey, KeyError> {
+        let kind = family.stored_kind(key.kind());
+        let context = seal_context(&kind, key.kid());
         let sealed = self
             .envelope
             .seal(&key.secret_bytes(), context.as_bytes())
             .map_err(|e| KeyError::Generate(e.to_string()))?;
         Ok(StoredKey {
             kid: key.kid().to_owned(),
-            kind: key.kind().as_str().to_owned(),
+            kind,
             state,
             sealed_secret: sealed,
             created_at: now,
@@ -461,8 +516,8 @@ impl KeyManager {
             kid: row.kid.clone(),
             reason,
         };
-        let kind = KeyKind::parse(&row.kind).map_err(|e| invalid(e.to_string()))?;
-        let context = seal_context(kind, &row.kid);
+        let (family, kind) = KeyFamily::parse_stored_kind(&row.kind).map_err(invalid)?;
+        let context = seal_context(&row.kind, &row.kid);
         let secret = self
             .envelope
             .open(&row.sealed_secret, context.as_bytes())
@@ -476,6 +531,7 @@ impl KeyManager {
         }
         Ok(KeyEntry {
             key,
+            family,
             state: row.state,
             created_at: row.created_at,
             activated_at: row.activated_at,
@@ -486,6 +542,6 @@ impl KeyManager {
 
 /// The AEAD context binding a sealed key to its row: a sealed key moved to another row
 /// does not open.
-fn seal_context(kind: KeyKind, kid: &str) -> String {
-    format!("rampart/signing-key/{}/{}", kind.as_str(), kid)
+fn seal_context(stored_kind: &str, kid: &str) -> String {
+    format!("rampart/signing-key/{stored_kind}/{kid}")
 }

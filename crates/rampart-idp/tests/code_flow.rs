@@ -322,11 +322,14 @@ async fn code_flow_with_pkce_gives_verified_id_token_userinfo_and_rotating_refre
     assert_eq!(claims.nonce.as_deref(), Some("n-1"));
     assert_eq!(claims.amr, ["pwd"]);
     assert!(claims.exp > unix_now());
-    let active = keys
-        .active(rampart_idp::keys::KeyFamily::for_format(
-            rampart_token::TokenFormat::Jwt,
-        ))
-        .unwrap();
+    // Signed by the ID-token key family (RS256 by default), not the access-token key.
+    let active = keys.active(rampart_idp::keys::KeyFamily::IdToken).unwrap();
+    assert_eq!(
+        active.kind(),
+        rampart_token::KeyKind::Jwt(rampart_token::JwtAlg::RS256)
+    );
+    assert_eq!(jwt_header(id_token)["alg"], "RS256");
+    assert_eq!(jwt_header(id_token)["kid"], active.kid());
     assert_eq!(
         claims.at_hash.unwrap(),
         rampart_token::token_hash(active, access).unwrap()
@@ -1302,4 +1305,15 @@ async fn a_known_device_signs_in_while_the_account_is_locked() {
     let start = owner.authorize("spa", "").await;
     let done = owner.login(&start.location(), "ada", PASSWORD).await;
     code_from(&done.location());
+}
+
+/// The decoded JOSE header of a compact JWT.
+fn jwt_header(token: &str) -> Value {
+    let head = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(head)
+            .unwrap(),
+    )
+    .unwrap()
 }

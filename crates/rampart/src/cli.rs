@@ -163,10 +163,10 @@ pub enum KeyCommand {
     Rotate {
         #[command(flatten)]
         data: DataArgs,
-        /// Only this family: jwt, paseto-public or paseto-local.
+        /// Only this family: jwt, id-token, paseto-public or paseto-local.
         #[arg(long)]
         family: Option<String>,
-        /// Algorithm of the new JWT key: EdDSA, ES256 or RS256.
+        /// Algorithm of the new JWT or ID-token key: EdDSA, ES256 or RS256.
         #[arg(long)]
         alg: Option<String>,
         /// JSON output.
@@ -444,7 +444,7 @@ pub async fn key(command: KeyCommand) -> Result<(), String> {
                 None => KeyFamily::ALL.to_vec(),
                 Some(name) => vec![
                     KeyFamily::parse(name)
-                        .ok_or("--family: one of jwt, paseto-public, paseto-local")?,
+                        .ok_or("--family: one of jwt, id-token, paseto-public, paseto-local")?,
                 ],
             };
             let alg = match alg.as_deref() {
@@ -480,7 +480,7 @@ pub async fn key(command: KeyCommand) -> Result<(), String> {
                 print_json(&views)?;
             } else {
                 for v in views {
-                    println!("{}\t{}\t{}", v.state, v.kind, v.kid);
+                    println!("{}\t{}\t{}\t{}", v.family, v.state, v.kind, v.kid);
                 }
             }
             dir.store.close().await;

@@ -113,6 +113,9 @@ pub struct TokenSettings {
     pub leeway: u64,
     /// Algorithm of new JWT signing keys: `EdDSA`, `ES256` or `RS256`.
     pub jwt_alg: String,
+    /// Algorithm of new ID-token signing keys: `RS256` (what every OpenID Connect relying
+    /// party supports), `ES256` or `EdDSA`.
+    pub id_token_alg: String,
 }
 
 impl Default for TokenSettings {
@@ -122,6 +125,7 @@ impl Default for TokenSettings {
             max_ttl: 86_400,
             leeway: 30,
             jwt_alg: "EdDSA".to_owned(),
+            id_token_alg: "RS256".to_owned(),
         }
     }
 }
@@ -430,6 +434,9 @@ impl Settings {
         if rampart_idp::endpoints::admin::parse_jwt_alg(&self.tokens.jwt_alg).is_none() {
             return bad("tokens.jwt_alg", "must be EdDSA, ES256 or RS256");
         }
+        if rampart_idp::endpoints::admin::parse_jwt_alg(&self.tokens.id_token_alg).is_none() {
+            return bad("tokens.id_token_alg", "must be RS256, ES256 or EdDSA");
+        }
         if self.keys.rotation_interval < 0
             || (self.keys.rotation_interval > 0 && self.keys.rotation_interval < 60)
         {
@@ -544,6 +551,8 @@ impl Settings {
         c.max_access_token_ttl = self.tokens.max_ttl;
         c.leeway_secs = self.tokens.leeway;
         c.jwt_alg = self.jwt_alg();
+        c.id_token_alg = rampart_idp::endpoints::admin::parse_jwt_alg(&self.tokens.id_token_alg)
+            .unwrap_or(rampart_token::JwtAlg::RS256);
         c.key_rotation_interval_secs = self.keys.rotation_interval;
         c.max_body_bytes = self.limits.max_body_bytes;
         let g = &self.login;
@@ -677,6 +686,21 @@ mod tests {
         let err =
             Settings::load_with_env(None, env(&[("RAMPART_TOKENS_JWT_ALG", "HS256")])).unwrap_err();
         assert!(err.to_string().contains("tokens.jwt_alg"), "{err}");
+        let err = Settings::load_with_env(None, env(&[("RAMPART_TOKENS_ID_TOKEN_ALG", "none")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("tokens.id_token_alg"), "{err}");
+        let s = Settings::load_with_env(None, env(&[("RAMPART_TOKENS_ID_TOKEN_ALG", "ES256")]))
+            .unwrap();
+        assert_eq!(
+            s.idp_config("https://i".into()).id_token_alg,
+            rampart_token::JwtAlg::ES256
+        );
+        assert_eq!(
+            Settings::default()
+                .idp_config("https://i".into())
+                .id_token_alg,
+            rampart_token::JwtAlg::RS256
+        );
     }
 
     #[test]

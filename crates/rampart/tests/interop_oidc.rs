@@ -141,10 +141,10 @@ fn run_client(cmd: Command, what: &str) -> Value {
     summary
 }
 
-fn rotate_jwt_to(server: &Server, alg: &str) {
+fn rotate_id_token_key_to(server: &Server, alg: &str) {
     // Two rotations: the first makes an `alg` key `next`, the second makes it `active`.
     for _ in 0..2 {
-        let out = server.cli(&["key", "rotate", "--family", "jwt", "--alg", alg]);
+        let out = server.cli(&["key", "rotate", "--family", "id-token", "--alg", alg]);
         assert!(
             out.status.success(),
             "key rotate: {}",
@@ -176,11 +176,11 @@ fn openidconnect_crate_runs_the_code_flow_with_pkce_for_a_public_client() {
     assert_eq!(secret, None, "a public client has no secret");
     std::thread::sleep(Duration::from_millis(1200));
 
-    // EdDSA (the default key), then ES256 and RS256: the crate verifies each ID token and its
-    // at_hash (SHA-512 for Ed25519, SHA-256 for the others).
-    for alg in ["EdDSA", "ES256", "RS256"] {
-        if alg != "EdDSA" {
-            rotate_jwt_to(&server, alg);
+    // RS256 (the default ID-token key), then ES256 and EdDSA: the crate verifies each ID
+    // token and its at_hash (SHA-256, and SHA-512 for Ed25519).
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        if alg != "RS256" {
+            rotate_id_token_key_to(&server, alg);
         }
         let mut cmd = Command::new(&rp);
         cmd.args([
@@ -252,7 +252,7 @@ fn authlib_runs_the_code_flow_with_consent_refresh_and_logout() {
     assert_eq!(summary["sub"], user_id.as_str(), "{summary}");
     assert_eq!(summary["email"], "grace@example.com", "{summary}");
     assert_eq!(summary["amr"], serde_json::json!(["pwd"]), "{summary}");
-    assert_eq!(summary["alg"], "EdDSA", "{summary}");
+    assert_eq!(summary["alg"], "RS256", "{summary}");
     assert_eq!(summary["consent"], true, "{summary}");
     assert_eq!(summary["logout"], true, "{summary}");
     // Third party: sign-in page, then the consent page, then back to the client.

@@ -197,7 +197,7 @@ async fn key_rotation_breaks_no_token() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rotations: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rotations.as_array().unwrap().len(), 3);
+    assert_eq!(rotations.as_array().unwrap().len(), 4);
     // The key that becomes active was already published as `next` before the rotation.
     let activated = rotations[0]["activated"].as_str().unwrap();
     assert!(
@@ -230,9 +230,20 @@ async fn key_rotation_breaks_no_token() {
         .iter()
         .map(|k| k["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states.iter().filter(|s| **s == "active").count(), 3);
-    assert_eq!(states.iter().filter(|s| **s == "next").count(), 3);
-    assert_eq!(states.iter().filter(|s| **s == "retired").count(), 3);
+    // One of each per family: jwt, id-token, paseto-public, paseto-local.
+    assert_eq!(states.iter().filter(|s| **s == "active").count(), 4);
+    assert_eq!(states.iter().filter(|s| **s == "next").count(), 4);
+    assert_eq!(states.iter().filter(|s| **s == "retired").count(), 4);
+    let families: std::collections::BTreeSet<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        families.into_iter().collect::<Vec<_>>(),
+        ["id-token", "jwt", "paseto-local", "paseto-public"]
+    );
 }
 
 #[tokio::test]
@@ -620,7 +631,25 @@ async fn discovery_documents_match_the_server() {
             let url = meta[endpoint].as_str().unwrap();
             assert_eq!(server.http.get(url).send().await.unwrap().status(), 200);
         }
+        // Access tokens by the JWT family (EdDSA by default); ID tokens by their own family,
+        // RS256 by default (OIDC Core §15.1), whose keys are in the same JWKS.
+        assert_eq!(
+            meta["access_token_signing_alg_values_supported"],
+            json!(["EdDSA"])
+        );
         if path.contains("openid") {
+            assert_eq!(
+                meta["id_token_signing_alg_values_supported"],
+                json!(["RS256"])
+            );
+            let jwks = server.get_json("/jwks.json").await;
+            let rsa = jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| k["alg"] == "RS256" && k["kty"] == "RSA" && k["use"] == "sig")
+                .count();
+            assert_eq!(rsa, 2, "the active and the next ID-token key: {jwks}");
             assert_eq!(meta["userinfo_endpoint"], server.url("/userinfo").as_str());
             assert_eq!(meta["end_session_endpoint"], server.url("/logout").as_str());
             // Without a token, userinfo asks for one (RFC 6750), it does not 404.

@@ -150,6 +150,8 @@ pub struct CreateApiKeyRequest {
 pub struct KeyView {
     /// Key id.
     pub kid: String,
+    /// Family: `jwt`, `id-token`, `paseto-public` or `paseto-local`.
+    pub family: &'static str,
     /// Kind, e.g. `jwt-EdDSA`.
     pub kind: &'static str,
     /// `next`, `active` or `retired`.
@@ -169,6 +171,7 @@ pub fn key_views(keys: &KeyManager) -> Vec<KeyView> {
         .iter()
         .map(|e| KeyView {
             kid: e.key.kid().to_owned(),
+            family: e.family.as_str(),
             kind: e.key.kind().as_str(),
             state: e.state.as_str(),
             created_at: e.created_at,
@@ -409,7 +412,7 @@ pub async fn rotate_keys(
     let families = match request.family.as_deref() {
         None => KeyFamily::ALL.to_vec(),
         Some(name) => vec![KeyFamily::parse(name).ok_or_else(|| {
-            Problem::bad_request("family: one of jwt, paseto-public, paseto-local")
+            Problem::bad_request("family: one of jwt, id-token, paseto-public, paseto-local")
         })?],
     };
     let alg = match request.alg.as_deref() {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::AuthServer;
 use crate::client_auth::JWT_BEARER_ASSERTION;
+use crate::keys::{KeyFamily, KeyringSnapshot};
 
 const AUTH_METHODS: [&str; 3] = [
     "client_secret_basic",
@@ -33,12 +34,13 @@ fn cacheable_json(value: Value, max_age: u32) -> Response {
     response
 }
 
-fn base_metadata(server: &AuthServer) -> Value {
-    let c = &server.config;
-    let keys = server.keys.snapshot();
-    let mut jwt_algs: Vec<&'static str> = keys
-        .published()
-        .filter_map(|k| k.public_jwk())
+/// The JWS algorithms of the published keys of `family`, sorted.
+fn published_algs(keys: &KeyringSnapshot, family: KeyFamily) -> Vec<&'static str> {
+    let mut algs: Vec<&'static str> = keys
+        .entries()
+        .iter()
+        .filter(|e| e.family == family)
+        .filter_map(|e| e.key.public_jwk())
         .filter_map(|jwk| match jwk.get("alg").and_then(Value::as_str) {
             Some("EdDSA") => Some("EdDSA"),
             Some("ES256") => Some("ES256"),
@@ -46,8 +48,15 @@ fn base_metadata(server: &AuthServer) -> Value {
             _ => None,
         })
         .collect();
-    jwt_algs.sort_unstable();
-    jwt_algs.dedup();
+    algs.sort_unstable();
+    algs.dedup();
+    algs
+}
+
+fn base_metadata(server: &AuthServer) -> Value {
+    let c = &server.config;
+    let keys = server.keys.snapshot();
+    let jwt_algs = published_algs(&keys, KeyFamily::Jwt);
     json!({
         "issuer": c.issuer,
         "token_endpoint": c.token_endpoint(),
@@ -137,9 +146,7 @@ pub async fn openid_configuration(State(server): State<Arc<AuthServer>>) -> Resp
         map.insert("request_uri_parameter_supported".into(), json!(false));
         map.insert(
             "id_token_signing_alg_values_supported".into(),
-            map.get("access_token_signing_alg_values_supported")
-                .cloned()
-                .unwrap_or_else(|| json!([])),
+            json!(published_algs(&server.keys.snapshot(), KeyFamily::IdToken)),
         );
     }
     cacheable_json(metadata, 300)

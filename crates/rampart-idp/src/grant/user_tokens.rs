@@ -89,12 +89,10 @@ pub fn issue(
         OAuthError::server_error()
     })?;
     let id_token = if scope.iter().any(|s| s == "openid") {
-        let id_key = keys
-            .active(KeyFamily::for_format(TokenFormat::Jwt))
-            .ok_or_else(|| {
-                tracing::error!("no active JWT signing key for ID tokens");
-                OAuthError::server_error()
-            })?;
+        let id_key = keys.active(KeyFamily::IdToken).ok_or_else(|| {
+            tracing::error!("no active ID-token signing key");
+            OAuthError::server_error()
+        })?;
         let at_hash = rampart_token::token_hash(id_key, &access_token)
             .map_err(|_| OAuthError::server_error())?;
         let id_claims = IdTokenClaims {
