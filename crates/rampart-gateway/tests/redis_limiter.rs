@@ -2,137 +2,46 @@
 //! installed by `.ci/run`): shared buckets, blocking, key expiry, and the local fallback when
 //! Redis does not answer.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rampart_gateway::config::RateLimitConfig;
 use rampart_gateway::{RateCheck, RateDecision, RateLimiter, RedisRateLimiter};
+use rampart_testkit::RedisServer;
 
-struct RedisServer {
-    child: Child,
-    port: u16,
-    _dir: std::path::PathBuf,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        Self::start_with(&[])
-    }
-
-    /// A server on TLS only (`tls-port`, no plain port), with a certificate for 127.0.0.1 from
-    /// `ca`, asking clients for a certificate from `ca` (Redis' default `tls-auth-clients yes`).
-    /// Returns the server (`port` is the TLS port).
-    fn start_tls(ca: &rampart_pki::DevCa, dir: &std::path::Path) -> RedisServer {
-        use rampart_pki::ExposeSecret;
-        let leaf = ca
-            .issue_server_cert(
-                &[],
-                &["127.0.0.1".parse().unwrap()],
-                Duration::from_secs(86_400),
-            )
-            .unwrap();
-        let (cert, key, ca_file) = (
-            dir.join("redis.pem"),
-            dir.join("redis.key"),
-            dir.join("ca.pem"),
-        );
-        std::fs::write(&cert, &leaf.cert_pem).unwrap();
-        std::fs::write(&key, leaf.key_pem.expose_secret()).unwrap();
-        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-        Self::start_with(&[
-            "--tls-port".into(),
-            "{port}".into(),
-            "--tls-cert-file".into(),
-            path(&cert),
-            "--tls-key-file".into(),
-            path(&key),
-            "--tls-ca-cert-file".into(),
-            path(&ca_file),
-            "--tls-auth-clients".into(),
-            "yes".into(),
-        ])
-    }
-
-    /// With `tls_args` (where `{port}` is the chosen port), the server listens on TLS only and
-    /// is not pinged (the ping below speaks plain RESP): callers check it themselves.
-    fn start_with(tls_args: &[String]) -> RedisServer {
-        let bin = std::env::var_os("PATH")
-            .and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|p| p.join("redis-server"))
-                    .find(|p| p.is_file())
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "redis-server not found in PATH: these tests need a real Redis. Install the \
-                     Debian package (apt-get install -y redis-server); .ci/run installs it."
-                )
-            });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("rampart-redis-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let plain_port = if tls_args.is_empty() {
-            port.to_string()
-        } else {
-            "0".to_owned()
-        };
-        let child = Command::new(bin)
-            .args(["--port", &plain_port, "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .args(
-                tls_args
-                    .iter()
-                    .map(|a| a.replace("{port}", &port.to_string())),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let server = RedisServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        if tls_args.is_empty() {
-            while server.command("PING").as_deref() != Some("+PONG\r\n") {
-                assert!(Instant::now() < deadline, "redis-server did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        } else {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "redis-server did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        server
-    }
-
-    fn command(&self, cmd: &str) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_millis(300))).ok()?;
-        s.write_all(format!("{cmd}\r\n").as_bytes()).ok()?;
-        let mut buf = [0u8; 4096];
-        let n = s.read(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
+/// A server on TLS only (`tls-port`, no plain port), with a certificate for 127.0.0.1 from
+/// `ca`, asking clients for a certificate from `ca` (Redis' default `tls-auth-clients yes`).
+/// Returns the server (`port` is the TLS port).
+fn start_tls(ca: &rampart_pki::DevCa, dir: &std::path::Path) -> RedisServer {
+    use rampart_pki::ExposeSecret;
+    let leaf = ca
+        .issue_server_cert(
+            &[],
+            &["127.0.0.1".parse().unwrap()],
+            Duration::from_secs(86_400),
+        )
+        .unwrap();
+    let (cert, key, ca_file) = (
+        dir.join("redis.pem"),
+        dir.join("redis.key"),
+        dir.join("ca.pem"),
+    );
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, leaf.key_pem.expose_secret()).unwrap();
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    RedisServer::start_tls(&[
+        "--tls-port".into(),
+        "{port}".into(),
+        "--tls-cert-file".into(),
+        path(&cert),
+        "--tls-key-file".into(),
+        path(&key),
+        "--tls-ca-cert-file".into(),
+        path(&ca_file),
+        "--tls-auth-clients".into(),
+        "yes".into(),
+    ])
 }
 
 fn limit(per_second: f64, burst: u32, block_after: u32, block_for: u64) -> RateLimitConfig {
@@ -281,7 +190,7 @@ async fn a_silent_redis_falls_back_to_the_local_limiter_after_the_timeout() {
 async fn rediss_with_a_pinned_ca_and_a_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let ca = rampart_pki::DevCa::generate("redis CA").unwrap();
-    let redis = RedisServer::start_tls(&ca, dir.path());
+    let redis = start_tls(&ca, dir.path());
     let url = format!("rediss://127.0.0.1:{}", redis.port);
     let client = ca
         .issue_client_cert(&["gateway".into()], Duration::from_secs(86_400))

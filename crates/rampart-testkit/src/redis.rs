@@ -41,11 +41,37 @@ impl RedisServer {
 
     /// Starts one on `port` (e.g. again after [`RedisServer::kill`]).
     pub fn start_on(port: u16) -> RedisServer {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts one on a free port serving TLS only, with `tls_args` (`--tls-port {port}`,
+    /// `--tls-cert-file ...`; `{port}` becomes the chosen port, which is then [`Self::port`]).
+    /// It is not pinged (the ping speaks plain RESP): the caller checks it.
+    pub fn start_tls(tls_args: &[String]) -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_with(port, tls_args)
+    }
+
+    fn start_with(port: u16, tls_args: &[String]) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
+        let plain_port = if tls_args.is_empty() {
+            port.to_string()
+        } else {
+            "0".to_owned()
+        };
         let child = Command::new(redis_server_binary())
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &plain_port, "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(dir.path())
+            .args(
+                tls_args
+                    .iter()
+                    .map(|a| a.replace("{port}", &port.to_string())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -57,9 +83,16 @@ impl RedisServer {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while server.command("PING").as_deref() != Some("+PONG\r\n") {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        if tls_args.is_empty() {
+            while server.command("PING").as_deref() != Some("+PONG\r\n") {
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         server
     }
