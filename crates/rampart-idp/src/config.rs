@@ -66,6 +66,9 @@ pub struct PeopleConfig {
     pub security_webhook: Option<String>,
     /// Login throttling per account and per client address.
     pub throttle: ThrottleConfig,
+    /// Longest time since the session's last sign-in (seconds) within which a second factor
+    /// may be added from the account page without entering the password again.
+    pub reauth_window_secs: i64,
     /// Redis for login counters shared by every server (`[login] redis_url`); `None`:
     /// each server counts on its own.
     pub shared_throttle: Option<SharedThrottleConfig>,
@@ -89,6 +92,7 @@ impl Default for PeopleConfig {
             security_webhook: None,
             throttle: ThrottleConfig::default(),
             shared_throttle: None,
+            reauth_window_secs: 900,
         }
     }
 }

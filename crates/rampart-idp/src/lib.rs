@@ -225,6 +225,10 @@ impl AuthServer {
                 get(account::totp_page).post(account::totp_submit),
             )
             .route("/account/done", post(account::done))
+            .route(
+                "/account/confirm",
+                get(account::confirm_page).post(account::confirm_submit),
+            )
             .route("/webauthn/register/start", post(webauthn::register_start))
             .route("/webauthn/register/finish", post(webauthn::register_finish))
             .route("/webauthn/login/start", post(webauthn::login_start))

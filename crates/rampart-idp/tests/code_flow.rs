@@ -1317,3 +1317,147 @@ fn jwt_header(token: &str) -> Value {
     )
     .unwrap()
 }
+
+/// A session whose sign-in is older than the re-authentication window cannot add a second
+/// factor (an authenticator app or a passkey) until the password is entered again; wrong
+/// passwords there count towards the account's lockout like sign-in failures.
+#[tokio::test]
+async fn adding_a_second_factor_needs_a_recent_sign_in_or_the_password_again() {
+    let idp = idp().await;
+    let user_id = idp.user("ada").await;
+    idp.client("spa", flows(true, false), true).await;
+    let mut b = idp.browser();
+    sign_in_for_code(&idp, &mut b, "spa").await;
+    assert_eq!(b.get("/account/totp").await.status, StatusCode::OK);
+
+    // An hour later: the session's last authentication moves back past the window (900 s).
+    let sessions = &idp.server.people.sessions;
+    let session = sessions.list_sessions(&user_id).await.unwrap().remove(0);
+    sessions
+        .update_session_auth(
+            &session.session_id,
+            unix_now() - 3600,
+            &session.amr,
+            &session.acr,
+        )
+        .await
+        .unwrap();
+    let enroll = b.get("/account/totp").await;
+    assert_eq!(enroll.status, StatusCode::SEE_OTHER);
+    assert_eq!(enroll.location(), "/account/confirm?next=/account/totp");
+    let account = b.get("/account").await;
+    assert!(
+        account
+            .body
+            .contains("href=\"/account/confirm?next=/account\""),
+        "the passkey button leads to the confirmation: {}",
+        account.body
+    );
+    let passkey = b
+        .send(
+            Request::post("/webauthn/register/start")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-csrf-token", account.hidden("csrf_token")),
+            Body::from("{}"),
+        )
+        .await;
+    assert_eq!(passkey.status, StatusCode::FORBIDDEN, "{}", passkey.body);
+    // Posting the enrollment form directly is refused the same way.
+    let posted = b
+        .post(
+            "/account/totp",
+            &[
+                ("csrf_token", &account.hidden("csrf_token")),
+                ("code", "123456"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+
+    // The confirmation: a wrong password is refused; only local pages are continued to.
+    let confirm = b.get("/account/confirm?next=https://evil.example/").await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    // (HTML-escaped in the page: `/` is `&#x2f;`.)
+    let next = |p: &Page| p.hidden("next").replace("&#x2f;", "/");
+    assert_eq!(next(&confirm), "/account");
+    let confirm = b.get("/account/confirm?next=/account/totp").await;
+    assert_eq!(next(&confirm), "/account/totp");
+    let csrf = confirm.hidden("csrf_token");
+    let wrong = b
+        .post(
+            "/account/confirm",
+            &[
+                ("csrf_token", &csrf),
+                ("next", "/account/totp"),
+                ("password", "wrong password 123"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(b.get("/account/totp").await.status, StatusCode::SEE_OTHER);
+    // Without the CSRF token nothing is checked.
+    let forged = b
+        .post(
+            "/account/confirm",
+            &[("next", "/account/totp"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_ne!(forged.status, StatusCode::SEE_OTHER);
+    assert_eq!(b.get("/account/totp").await.status, StatusCode::SEE_OTHER);
+
+    let right = b
+        .post(
+            "/account/confirm",
+            &[
+                ("csrf_token", &csrf),
+                ("next", "/account/totp"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER, "{}", right.body);
+    assert_eq!(right.location(), "/account/totp");
+    assert_eq!(b.get("/account/totp").await.status, StatusCode::OK);
+    let renewed = sessions
+        .get_session(&session.session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        renewed.auth_time >= unix_now() - 5,
+        "authentication time renewed"
+    );
+
+    // Guessing the password there runs into the same lockout as the sign-in.
+    sessions
+        .update_session_auth(
+            &session.session_id,
+            unix_now() - 3600,
+            &session.amr,
+            &session.acr,
+        )
+        .await
+        .unwrap();
+    let mut throttled = false;
+    for _ in 0..12 {
+        let p = b
+            .post(
+                "/account/confirm",
+                &[
+                    ("csrf_token", &csrf),
+                    ("next", "/account"),
+                    ("password", "wrong password 123"),
+                ],
+            )
+            .await;
+        if p.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(
+        throttled,
+        "password guessing at /account/confirm is throttled"
+    );
+}

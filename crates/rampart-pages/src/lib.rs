@@ -42,8 +42,8 @@ use serde::Serialize;
 
 pub use headers::{content_security_policy, origin_of, valid_origin};
 pub use views::{
-    AccountView, ConsentView, ErrorView, LoggedOutView, LoginView, LogoutView, MfaView,
-    RecoveryCodesView, ScopeView, SessionView, TotpEnrollView,
+    AccountView, ConfirmView, ConsentView, ErrorView, LoggedOutView, LoginView, LogoutView,
+    MfaView, RecoveryCodesView, ScopeView, SessionView, TotpEnrollView,
 };
 
 /// URL path the pages load their stylesheet from (with a `?v=` content version appended).
@@ -72,6 +72,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/recovery_codes.html"),
     ),
     ("consent.html", include_str!("../templates/consent.html")),
+    ("confirm.html", include_str!("../templates/confirm.html")),
     (
         "logout_confirm.html",
         include_str!("../templates/logout_confirm.html"),
@@ -292,6 +293,16 @@ impl Pages {
     /// form (`session_id`), and a `POST /logout` form.
     pub fn account(&self, v: &AccountView) -> Response<String> {
         self.page("account.html", v, StatusCode::OK, None)
+    }
+
+    /// "Confirm it is you": the password form of `POST /account/confirm` (401 with an error).
+    pub fn confirm(&self, v: &ConfirmView) -> Response<String> {
+        let status = if v.error.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        self.page("confirm.html", v, status, None)
     }
 
     /// An error page with the status of the view (500 when it is not a 4xx or 5xx status).

@@ -3,8 +3,8 @@
 
 use crate::Pages;
 use crate::views::{
-    AccountView, ConsentView, ErrorView, LoggedOutView, LoginView, LogoutView, MfaView,
-    RecoveryCodesView, ScopeView, SessionView, TotpEnrollView,
+    AccountView, ConfirmView, ConsentView, ErrorView, LoggedOutView, LoginView, LogoutView,
+    MfaView, RecoveryCodesView, ScopeView, SessionView, TotpEnrollView,
 };
 
 const CSRF: &str = "csrf-sample-token";
@@ -151,6 +151,16 @@ pub(crate) fn account(full: bool) -> AccountView {
         } else {
             Vec::new()
         },
+        confirm_first: !full,
+    }
+}
+
+pub(crate) fn confirm(full: bool) -> ConfirmView {
+    ConfirmView {
+        csrf_token: CSRF.to_owned(),
+        username: "alice".to_owned(),
+        next: "/account/totp".to_owned(),
+        error: full.then(|| "That password is not correct.".to_owned()),
     }
 }
 
@@ -211,6 +221,7 @@ pub(crate) fn render_all(pages: &Pages) -> Vec<(&'static str, Result<String, min
             pages.render("logout_confirm.html", &logout(full)),
         ));
         out.push(("account.html", pages.render("account.html", &account(full))));
+        out.push(("confirm.html", pages.render("confirm.html", &confirm(full))));
     }
     out.push((
         "logged_out.html",

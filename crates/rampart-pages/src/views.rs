@@ -191,6 +191,23 @@ pub struct AccountView {
     pub recovery_codes_left: u64,
     /// Names of the registered passkeys.
     pub passkeys: Vec<String>,
+    /// The session's last sign-in is too old to add a second factor: the passkey button
+    /// becomes a link to `/account/confirm` (the server refuses the registration anyway).
+    pub confirm_first: bool,
+}
+
+/// "Confirm it is you": the password again before a second factor is added from the account
+/// page (`POST /account/confirm` with `password`, `next`, `csrf_token`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfirmView {
+    /// CSRF token of the form.
+    pub csrf_token: String,
+    /// The signed-in user's username (shown; also a hidden field for password managers).
+    pub username: String,
+    /// Local path to continue to afterwards.
+    pub next: String,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
 }
 
 /// A generic error page.

@@ -193,6 +193,9 @@ pub struct LoginSettings {
     /// Longest wait for Redis per sign-in attempt, milliseconds (then the server's own
     /// counters decide).
     pub redis_timeout_ms: u64,
+    /// Seconds after a sign-in within which a second factor may be added from the account
+    /// page; later the password is asked again (`/account/confirm`).
+    pub reauth_window: i64,
 }
 
 /// A URL that may hold a password: `Debug` does not show it.
@@ -229,6 +232,7 @@ impl Default for LoginSettings {
             security_webhook: None,
             redis_url: None,
             redis_timeout_ms: 100,
+            reauth_window: d.reauth_window_secs,
         }
     }
 }
@@ -535,6 +539,12 @@ impl Settings {
         if !(1..=5_000).contains(&g.redis_timeout_ms) {
             return bad("login.redis_timeout_ms", "must be between 1 and 5000");
         }
+        if !(60..=86_400).contains(&g.reauth_window) {
+            return bad(
+                "login.reauth_window",
+                "must be between 60 and 86400 seconds",
+            );
+        }
         Ok(())
     }
 
@@ -578,6 +588,7 @@ impl Settings {
                 lockout_for: std::time::Duration::from_secs(g.lockout_secs),
                 ..rampart_idp::config::ThrottleConfig::default()
             },
+            reauth_window_secs: g.reauth_window,
             shared_throttle: g.redis_url.as_ref().map(|url| {
                 rampart_idp::config::SharedThrottleConfig {
                     url: url.0.clone(),

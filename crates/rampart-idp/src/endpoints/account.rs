@@ -2,6 +2,10 @@
 //! second factors, and `/account/totp` enrolls an authenticator app outside of a sign-in.
 //!
 //! Every route needs a valid session; every POST the origin check and the CSRF token.
+//! Adding a second factor (here or a passkey) also needs a recent sign-in: within
+//! `reauth_window_secs` of the session's last authentication, else the password again at
+//! `/account/confirm` (throttled like the sign-in). A stolen session cookie alone then
+//! cannot add the thief's own factor to the account.
 
 use std::sync::Arc;
 
@@ -9,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use rampart_pages::{AccountView, RecoveryCodesView, SessionView};
+use rampart_pages::{AccountView, ConfirmView, RecoveryCodesView, SessionView};
 use rampart_store::SessionRecord;
 
 use super::login::{confirm_totp, enrollment_view};
@@ -32,6 +36,24 @@ async fn session(server: &AuthServer, headers: &HeaderMap) -> Result<SessionReco
                 "Sign in through one of your applications, then come back to this page.",
             )
         })
+}
+
+/// Whether the session's user authenticated recently enough to add a second factor.
+pub(crate) fn recently_authenticated(
+    server: &AuthServer,
+    session: &SessionRecord,
+    now: i64,
+) -> bool {
+    now.saturating_sub(session.auth_time) <= server.config.people.reauth_window_secs
+}
+
+/// Where `/account/confirm` may send the user afterwards (local pages only).
+const CONFIRM_NEXT: [&str; 2] = ["/account", "/account/totp"];
+
+fn confirm_next(requested: Option<&str>) -> &'static str {
+    requested
+        .and_then(|n| CONFIRM_NEXT.into_iter().find(|allowed| *allowed == n))
+        .unwrap_or("/account")
 }
 
 fn describe_amr(amr: &[String]) -> String {
@@ -116,6 +138,7 @@ pub async fn account_page(State(server): State<Arc<AuthServer>>, headers: Header
         totp_enabled: totp.is_some_and(|t| t.confirmed),
         recovery_codes_left: left,
         passkeys: passkeys.into_iter().map(|p| p.name).collect(),
+        confirm_first: !recently_authenticated(&server, &current, now),
     };
     with_cookies(page(people.pages.account(&view)), csrf.set_cookie)
 }
@@ -173,6 +196,9 @@ pub async fn totp_page(State(server): State<Arc<AuthServer>>, headers: HeaderMap
         Ok(s) => s,
         Err(r) => return r,
     };
+    if !recently_authenticated(&server, &current, unix_now()) {
+        return see_other("/account/confirm?next=/account/totp");
+    }
     match server.people.mfa.get_totp(&current.user_id).await {
         Ok(Some(t)) if t.confirmed => return see_other("/account"),
         Ok(_) => {}
@@ -203,6 +229,9 @@ pub async fn totp_submit(
         Ok(f) => f,
         Err(r) => return r,
     };
+    if !recently_authenticated(&server, &current, unix_now()) {
+        return see_other("/account/confirm?next=/account/totp");
+    }
     let csrf_token = form.get("csrf_token").unwrap_or_default().to_owned();
     let code = form.get("code").unwrap_or_default();
     let codes = match confirm_totp(&server, &current.user_id, code).await {
@@ -246,6 +275,142 @@ pub async fn totp_submit(
         csrf_token,
         form_action_origin: None,
     }))
+}
+
+/// `GET /account/confirm?next=PATH`: the password form before a second factor is added.
+pub async fn confirm_page(
+    State(server): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    query: axum::extract::RawQuery,
+) -> Response {
+    let current = match session(&server, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let next = query
+        .0
+        .as_deref()
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "next")
+                .map(|(_, v)| confirm_next(Some(&v)))
+        })
+        .unwrap_or("/account");
+    let user = match server.people.users.get(&current.user_id).await {
+        Ok(u) => u,
+        Err(_) => return internal(&server),
+    };
+    let Some(csrf) = server.people.csrf.binding(&headers) else {
+        return internal(&server);
+    };
+    let view = ConfirmView {
+        csrf_token: csrf.token,
+        username: user.record.username.clone(),
+        next: next.to_owned(),
+        error: None,
+    };
+    with_cookies(page(server.people.pages.confirm(&view)), csrf.set_cookie)
+}
+
+/// `POST /account/confirm`: checks the password of the session's user (throttled per
+/// account and address like the sign-in, failures counting towards the same lockout) and
+/// renews the session's authentication time.
+pub async fn confirm_submit(
+    State(server): State<Arc<AuthServer>>,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Response {
+    let headers = &parts.headers;
+    let current = match session(&server, headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = match crate::people::checked_form(&server, headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let people = &server.people;
+    let next = confirm_next(form.get("next"));
+    let csrf_token = form.get("csrf_token").unwrap_or_default().to_owned();
+    let user = match people.users.get(&current.user_id).await {
+        Ok(u) if !u.record.disabled => u,
+        Ok(_) => return see_other("/account"),
+        Err(_) => return internal(&server),
+    };
+    let username = user.record.username.clone();
+    // The same throttling buckets as the sign-in: the account (its stored, normalized
+    // username) and the client address.
+    let ip = crate::browser::client_ip(&parts);
+    let again = |error: &str| {
+        page(people.pages.confirm(&ConfirmView {
+            csrf_token: csrf_token.clone(),
+            username: username.clone(),
+            next: next.to_owned(),
+            error: Some(error.to_owned()),
+        }))
+    };
+    if let rampart_authn::ThrottleDecision::Wait { retry_after }
+    | rampart_authn::ThrottleDecision::Locked { retry_after } =
+        people.throttle.check(&username, ip).await
+    {
+        let mut r = again(&format!(
+            "Too many attempts. Try again in {} seconds.",
+            retry_after.as_secs().max(1)
+        ));
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return r;
+    }
+    let password =
+        rampart_crypto::SecretString::from(form.get("password").unwrap_or_default().to_owned());
+    let now = unix_now();
+    match people
+        .users
+        .authenticate_from(&username, &password, now, false)
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let decision = people.throttle.record_failure(&username, ip).await;
+            people.events.emit(event(
+                EventKind::LoginFailed,
+                Some(&current.user_id),
+                None,
+                Some(&current.session_id),
+            ));
+            if let rampart_authn::ThrottleDecision::Locked { .. } = decision {
+                people.events.emit(event(
+                    EventKind::LockedOut,
+                    Some(&current.user_id),
+                    None,
+                    Some(&current.session_id),
+                ));
+            }
+            return again("That password is not correct.");
+        }
+        Err(crate::users::UserError::Busy) => {
+            let mut r = again("The service is busy. Try again in a moment.");
+            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            return r;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "password confirmation failed");
+            return internal(&server);
+        }
+    }
+    people.throttle.record_success(&username, ip).await;
+    let mut amr = current.amr.clone();
+    if !amr.iter().any(|m| m == "pwd") {
+        amr.push("pwd".into());
+    }
+    if let Err(e) = people
+        .sessions
+        .update_session_auth(&current.session_id, now, &amr, &current.acr)
+        .await
+    {
+        tracing::error!(error = %e, "session authentication time not renewed");
+        return internal(&server);
+    }
+    see_other(next)
 }
 
 /// `POST /account/done`: back to the account page after the recovery codes.

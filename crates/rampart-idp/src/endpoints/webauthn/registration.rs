@@ -99,6 +99,12 @@ async fn registrant(
                         "You are not signed in. Sign in again, then add the passkey.",
                     )
                 })?;
+            if !crate::endpoints::account::recently_authenticated(server, &session, unix_now()) {
+                return Err(error(
+                    StatusCode::FORBIDDEN,
+                    "For your security, confirm your password on your account page first.",
+                ));
+            }
             Ok((session.user_id, Registrant::Session(session.session_id)))
         }
     }
