@@ -336,25 +336,26 @@ impl KeyManager {
                 .iter()
                 .filter(|e| e.family == family)
                 .collect();
-            let active = in_family.iter().find(|e| e.state == KeyState::Active);
+            // Every active key retires, also a second one left by servers that bootstrapped
+            // at once: afterwards the promoted key is the family's only active key.
+            let mut active: Vec<&KeyEntry> = in_family
+                .iter()
+                .copied()
+                .filter(|e| e.state == KeyState::Active)
+                .collect();
+            active.sort_by(|a, b| active_rank(a).cmp(&active_rank(b)));
             let next = in_family.iter().find(|e| e.state == KeyState::Next);
             let promoted = match next {
                 Some(next) => next.key.kid().to_owned(),
                 None => {
-                    let key = self.generate(family, jwt_alg)?;
-                    let kid = key.kid().to_owned();
-                    changes.push(KeyChange::Insert(self.seal(
-                        family,
-                        &key,
-                        KeyState::Next,
-                        now,
-                    )?));
+                    let (kid, insert) = self.new_key(family, jwt_alg, KeyState::Next, now)?;
+                    changes.push(insert);
                     kid
                 }
             };
-            if let Some(active) = active {
+            for retiring in &active {
                 changes.push(KeyChange::SetState {
-                    kid: active.key.kid().to_owned(),
+                    kid: retiring.key.kid().to_owned(),
                     state: KeyState::Retired,
                     at: now,
                 });
@@ -364,18 +365,14 @@ impl KeyManager {
                 state: KeyState::Active,
                 at: now,
             });
-            let new_next = self.generate(family, jwt_alg)?;
-            changes.push(KeyChange::Insert(self.seal(
-                family,
-                &new_next,
-                KeyState::Next,
-                now,
-            )?));
+            let (new_next, insert) = self.new_key(family, jwt_alg, KeyState::Next, now)?;
+            changes.push(insert);
             rotations.push(Rotation {
                 family: family.as_str(),
                 activated: promoted,
-                retired: active.map(|a| a.key.kid().to_owned()),
-                next: new_next.kid().to_owned(),
+                // The key that was signing.
+                retired: active.first().map(|a| a.key.kid().to_owned()),
+                next: new_next,
             });
         }
         changes.extend(self.expired_deletions(&snapshot, now));
@@ -450,23 +447,10 @@ impl KeyManager {
                     .iter()
                     .any(|e| e.family == family && e.state == state)
             };
-            if !has(KeyState::Active) {
-                let key = self.generate(family, None)?;
-                changes.push(KeyChange::Insert(self.seal(
-                    family,
-                    &key,
-                    KeyState::Active,
-                    now,
-                )?));
-            }
-            if !has(KeyState::Next) {
-                let key = self.generate(family, None)?;
-                changes.push(KeyChange::Insert(self.seal(
-                    family,
-                    &key,
-                    KeyState::Next,
-                    now,
-                )?));
+            for state in [KeyState::Active, KeyState::Next] {
+                if !has(state) {
+                    changes.push(self.new_key(family, None, state, now)?.1);
+                }
             }
         }
         if !changes.is_empty() {
@@ -475,6 +459,19 @@ impl KeyManager {
         }
         self.repair_duplicates(now).await?;
         Ok(())
+    }
+
+    /// A new key of `family` in `state`: its id and the store insert (sealed).
+    fn new_key(
+        &self,
+        family: KeyFamily,
+        jwt_alg: Option<JwtAlg>,
+        state: KeyState,
+        now: i64,
+    ) -> Result<(String, KeyChange), KeyError> {
+        let key = self.generate(family, jwt_alg)?;
+        let insert = KeyChange::Insert(self.seal(family, &key, state, now)?);
+        Ok((key.kid().to_owned(), insert))
     }
 
     fn generate(&self, family: KeyFamily, jwt_alg: Option<JwtAlg>) -> Result<SigningKey, KeyError> {

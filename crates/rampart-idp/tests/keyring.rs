@@ -197,3 +197,41 @@ async fn concurrent_bootstraps_end_with_one_active_and_one_next_key() {
         assert_eq!(count(&c, family, KeyState::Next), 1, "{family:?}");
     }
 }
+
+/// A rotation while two active keys exist (before any repair) retires both, so the
+/// promoted key stays the only active one and no later repair undoes the rotation.
+#[tokio::test]
+async fn rotating_over_duplicate_active_keys_leaves_the_promoted_key_alone_active() {
+    use rampart_store::{KeyChange, KeyStore};
+    let master = MasterKey::generate().unwrap();
+    let (a, store) = manager(&master).await;
+    let (_, other_store) = manager(&master).await;
+    let b_rows: Vec<KeyChange> = other_store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(KeyChange::Insert)
+        .collect();
+    store.apply_key_changes(&b_rows).await.unwrap();
+    let rotations = a.rotate(&KeyFamily::ALL, None, NOW + 10).await.unwrap();
+    for rotation in &rotations {
+        let family = KeyFamily::parse(rotation.family).unwrap();
+        assert_eq!(
+            kids(&a, family, KeyState::Active),
+            std::slice::from_ref(&rotation.activated),
+            "{family:?}"
+        );
+        assert_eq!(kids(&a, family, KeyState::Retired).len(), 2, "{family:?}");
+    }
+    a.repair_duplicates(NOW + 11).await.unwrap();
+    for rotation in &rotations {
+        let family = KeyFamily::parse(rotation.family).unwrap();
+        assert_eq!(
+            kids(&a, family, KeyState::Active),
+            std::slice::from_ref(&rotation.activated),
+            "{family:?}"
+        );
+        assert_eq!(kids(&a, family, KeyState::Next).len(), 1, "{family:?}");
+    }
+}
