@@ -53,10 +53,9 @@ fn published_algs(keys: &KeyringSnapshot, family: KeyFamily) -> Vec<&'static str
     algs
 }
 
-fn base_metadata(server: &AuthServer) -> Value {
+fn base_metadata(server: &AuthServer, keys: &KeyringSnapshot) -> Value {
     let c = &server.config;
-    let keys = server.keys.snapshot();
-    let jwt_algs = published_algs(&keys, KeyFamily::Jwt);
+    let jwt_algs = published_algs(keys, KeyFamily::Jwt);
     json!({
         "issuer": c.issuer,
         "token_endpoint": c.token_endpoint(),
@@ -87,7 +86,7 @@ fn base_metadata(server: &AuthServer) -> Value {
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 pub async fn oauth_metadata(State(server): State<Arc<AuthServer>>) -> Response {
-    cacheable_json(base_metadata(&server), 300)
+    cacheable_json(base_metadata(&server, &server.keys.snapshot()), 300)
 }
 
 /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0).
@@ -95,7 +94,9 @@ pub async fn oauth_metadata(State(server): State<Arc<AuthServer>>) -> Response {
 /// The RFC 8414 metadata plus the OpenID Connect fields: userinfo, end-session, subject
 /// types, ID token algorithms, claims, ACR values and prompts.
 pub async fn openid_configuration(State(server): State<Arc<AuthServer>>) -> Response {
-    let mut metadata = base_metadata(&server);
+    // One keyring view for both lists of algorithms.
+    let keys = server.keys.snapshot();
+    let mut metadata = base_metadata(&server, &keys);
     if let Some(map) = metadata.as_object_mut() {
         map.insert(
             "userinfo_endpoint".into(),
@@ -146,7 +147,7 @@ pub async fn openid_configuration(State(server): State<Arc<AuthServer>>) -> Resp
         map.insert("request_uri_parameter_supported".into(), json!(false));
         map.insert(
             "id_token_signing_alg_values_supported".into(),
-            json!(published_algs(&server.keys.snapshot(), KeyFamily::IdToken)),
+            json!(published_algs(&keys, KeyFamily::IdToken)),
         );
     }
     cacheable_json(metadata, 300)
