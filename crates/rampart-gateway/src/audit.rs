@@ -19,6 +19,7 @@ use tower::{Layer, Service};
 use rampart_guard::Principal;
 
 use crate::context::{BoxBody, BoxFuture, Outcome, PrincipalFacts, RequestIds, RouteId};
+use crate::policy::PolicyIds;
 
 /// Query parameter names whose values are masked (case-insensitive).
 pub const SENSITIVE_PARAMS: [&str; 8] = [
@@ -64,6 +65,9 @@ pub struct AuditRecord {
     pub latency_ms: u64,
     /// The upstream tried last.
     pub upstream: Option<Arc<str>>,
+    /// Ids of the Cedar policies that decided (comma-separated), when `[gateway.policy]` was
+    /// consulted; logged only then.
+    pub policy: Option<Arc<str>>,
 }
 
 impl AuditRecord {
@@ -96,6 +100,8 @@ struct AuditLine<'a> {
     status: u16,
     latency_ms: u64,
     upstream: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a str>,
 }
 
 impl Serialize for AuditRecord {
@@ -114,6 +120,7 @@ impl Serialize for AuditRecord {
             status: self.status,
             latency_ms: self.latency_ms,
             upstream: self.upstream.as_deref(),
+            policy: self.policy.as_deref(),
         }
         .serialize(serializer)
     }
@@ -415,6 +422,7 @@ where
                 status: resp.status().as_u16(),
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 upstream: outcome.and_then(|o| o.upstream.clone()),
+                policy: ext.get::<PolicyIds>().map(|p| Arc::clone(&p.0)),
             });
             Ok(resp)
         })
@@ -519,6 +527,7 @@ mod tests {
             status: 200,
             latency_ms: 3,
             upstream: Some(Arc::from("http://127.0.0.1:7001")),
+            policy: None,
         };
         let mut lines = Vec::new();
         append_record(&mut lines, &rec);
@@ -536,12 +545,23 @@ mod tests {
             principal: None,
             route: None,
             upstream: None,
+            policy: None,
             ..rec
         };
         let line = serde_json::to_value(&anonymous).unwrap();
         assert_eq!(line["principal"], serde_json::Value::Null);
         assert_eq!(line["client_id"], serde_json::Value::Null);
         assert_eq!(line["route"], serde_json::Value::Null);
+        assert!(
+            line.get("policy").is_none(),
+            "absent without [gateway.policy]"
+        );
+        let decided = AuditRecord {
+            policy: Some(Arc::from("read-orders,audit")),
+            ..anonymous
+        };
+        let line = serde_json::to_value(&decided).unwrap();
+        assert_eq!(line["policy"], "read-orders,audit");
     }
 
     #[tokio::test]
@@ -560,6 +580,7 @@ mod tests {
             status: 404,
             latency_ms: 0,
             upstream: None,
+            policy: None,
         };
         sink.record(rec.clone());
         sink.record(AuditRecord {

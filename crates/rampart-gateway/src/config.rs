@@ -112,6 +112,9 @@ pub struct GatewayConfig {
     /// Size and time bounds.
     #[serde(default)]
     pub limits: Limits,
+    /// Cedar policies every request on a non-public route must pass (`[gateway.policy]`).
+    #[serde(default)]
+    pub policy: Option<crate::policy::PolicyConfig>,
     /// What the audit log masks (`[gateway.audit]`).
     #[serde(default)]
     pub audit: crate::audit::AuditConfig,

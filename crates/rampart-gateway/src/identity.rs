@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
-use rampart_guard::{AuthMethod, Principal};
+use rampart_guard::Principal;
 use tower::{Layer, Service};
 
 use crate::connection::{TrustedProxies, canonical};
@@ -96,16 +96,6 @@ pub(crate) fn remove_hop_by_hop_and(h: &mut HeaderMap, also: impl Fn(&HeaderName
     }
 }
 
-fn method_label(m: AuthMethod) -> &'static str {
-    match m {
-        AuthMethod::Jwt => "jwt",
-        AuthMethod::Paseto => "paseto",
-        AuthMethod::Introspection => "introspection",
-        AuthMethod::ApiKey => "api_key",
-        AuthMethod::Mtls => "mtls",
-    }
-}
-
 /// The headers to strip and how to compute `X-Forwarded-For`.
 #[derive(Debug, Clone)]
 pub struct IdentityLayer {
@@ -184,10 +174,7 @@ impl IdentityLayer {
             if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(p.scopes.join(" "))) {
                 h.insert(X_RAMPART_SCOPES, v);
             }
-            h.insert(
-                X_RAMPART_AUTH,
-                HeaderValue::from_static(method_label(p.method)),
-            );
+            h.insert(X_RAMPART_AUTH, HeaderValue::from_static(p.method.as_str()));
         }
     }
 }
@@ -254,6 +241,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rampart_guard::AuthMethod;
 
     fn principal() -> Principal {
         Principal {

@@ -15,8 +15,9 @@
 //!    fail closed);
 //! 10. [`ratelimit`] keyed by `client_id`/`sub`/`api_key`;
 //! 11. [`authz`]: required scopes (403);
-//! 12. [`identity`]: strip inbound identity and hop-by-hop headers, then add ours;
-//! 13. [`proxy`]: the upstream call (502/504).
+//! 12. [`policy`]: the Cedar policies of `[gateway.policy]`, if any (403);
+//! 13. [`identity`]: strip inbound identity and hop-by-hop headers, then add ours;
+//! 14. [`proxy`]: the upstream call (502/504).
 //!
 //! Authentication is delegated to a [`rampart_guard::Authenticator`]; the check is bounded by
 //! `limits.upstream_timeout` (a timeout is treated as issuer unavailable: 503).
@@ -48,6 +49,7 @@ pub mod identity;
 pub mod idle;
 pub mod metrics;
 pub mod path;
+pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
 pub mod readiness;
@@ -88,6 +90,7 @@ pub struct Gateway {
     strip: Vec<HeaderName>,
     api_key_header: HeaderName,
     limiter: Arc<dyn RateLimiter>,
+    policies: Option<Arc<rampart_policy::Policies>>,
     authenticator: Arc<dyn Authenticator>,
     audit: audit::AuditLayer,
     proxy: proxy::Proxy,
@@ -163,6 +166,11 @@ impl Gateway {
                 );
             }
         }
+        let policies = config
+            .policy
+            .as_ref()
+            .map(|p| policy::load(p).map(Arc::new))
+            .transpose()?;
         let timeout = Duration::from_secs(config.limits.upstream_timeout);
         let proxy = proxy::Proxy::new(&config.routes, timeout, config.upstream_tls.as_ref())?;
         Ok(Gateway {
@@ -177,6 +185,7 @@ impl Gateway {
             strip,
             api_key_header,
             limiter,
+            policies,
             authenticator,
             audit: audit::AuditLayer::with_masked(audit, &config.audit),
             proxy,
@@ -252,6 +261,7 @@ impl Gateway {
                 ratelimit::Phase::AfterAuth,
             ))
             .layer(authz::AuthzLayer)
+            .layer(policy::PolicyLayer::new(self.policies.clone()))
             .layer(identity::IdentityLayer::new(
                 &self.strip,
                 self.trusted.clone(),

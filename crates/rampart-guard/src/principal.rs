@@ -39,6 +39,19 @@ pub struct Principal {
     pub method: AuthMethod,
 }
 
+impl AuthMethod {
+    /// A short stable label: `jwt`, `paseto`, `introspection`, `api_key` or `mtls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::Paseto => "paseto",
+            AuthMethod::Introspection => "introspection",
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Mtls => "mtls",
+        }
+    }
+}
+
 impl Principal {
     /// Whether every scope in `required` was granted.
     pub fn has_scopes(&self, required: &[String]) -> bool {

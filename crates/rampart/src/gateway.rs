@@ -546,8 +546,13 @@ fn fetch_keys_until_fetched(guard: Guard) -> tokio::sync::watch::Sender<()> {
 }
 
 impl Reloader {
-    fn config_stamp(&self) -> Stamp {
-        self.path.as_deref().and_then(stamp)
+    /// The config file and the policy file it names (a changed policy file is a reload of
+    /// the whole configuration, so a bad one is rejected the same way).
+    fn config_stamp(&self) -> (Stamp, Stamp) {
+        (
+            self.path.as_deref().and_then(stamp),
+            self.applied.policy.as_ref().and_then(|p| stamp(&p.file)),
+        )
     }
 
     fn cert_stamp(&self) -> (Stamp, Stamp) {
@@ -605,8 +610,10 @@ impl Reloader {
                         // Still being written: look again at the next tick.
                         continue;
                     }
-                    if config != seen_config {
+                    if config.0 != seen_config.0 {
                         self.reload("config file changed");
+                    } else if config.1 != seen_config.1 {
+                        self.reload("policy file changed");
                     } else {
                         if cert != seen_cert {
                             self.reload_cert("certificate file changed");

@@ -1,9 +1,11 @@
 //! `rampart`: the single binary. `serve` runs the authorization server; `client`, `key`,
-//! `api-key` and `user` manage the same data directory, also while `serve` runs.
+//! `api-key` and `user` manage the same data directory, also while `serve` runs; `policy`
+//! checks and explains the gateway's Cedar policies.
 
 #![forbid(unsafe_code)]
 
 mod cli;
+mod cli_policy;
 mod cli_user;
 mod demo;
 mod dev_tls;
@@ -75,10 +77,20 @@ enum Command {
     /// Manage the people who sign in (users, their second factors and sessions).
     #[command(subcommand)]
     User(cli_user::UserCommand),
+    /// Check Cedar policies and explain the gateway's decisions (no server needed).
+    #[command(subcommand)]
+    Policy(cli_policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Policy(command) = cli.command {
+        // Pure computation on files: no runtime needed.
+        return cli_policy::policy(command).unwrap_or_else(|message| {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        });
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,6 +118,8 @@ fn main() -> ExitCode {
             Command::Key(command) => cli::key(command).await,
             Command::ApiKey(command) => cli::api_key(command).await,
             Command::User(command) => cli_user::user(command).await,
+            // Handled before the runtime was started.
+            Command::Policy(_) => Ok(()),
         }
     });
     match result {
@@ -192,6 +206,32 @@ mod tests {
             };
             assert_eq!(client_id, id, "client {sub}");
         }
+    }
+
+    #[test]
+    fn policy_explain_takes_ids_starting_with_a_hyphen() {
+        let id = "-HURCUSrcXY75NeCXkycHg";
+        let parsed = Cli::try_parse_from([
+            "rampart",
+            "policy",
+            "explain",
+            "--route",
+            "r",
+            "--subject",
+            id,
+            "--client-id",
+            id,
+            "--json",
+        ]);
+        let Ok(Cli {
+            command: Command::Policy(crate::cli_policy::PolicyCommand::Explain(args)),
+        }) = parsed
+        else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(args.subject, id);
+        assert_eq!(args.client_id.as_deref(), Some(id));
+        assert!(args.json);
     }
 
     /// Accepting hyphen values must not turn the known flags into ids.

@@ -173,6 +173,7 @@ struct Fixture {
     idp: Server,
     up: SocketAddr,
     config_path: PathBuf,
+    client_id: String,
     token: String,
 }
 
@@ -195,6 +196,7 @@ async fn fixture() -> Fixture {
         idp,
         up,
         config_path,
+        client_id: id,
         token,
     }
 }
@@ -394,6 +396,121 @@ async fn invalid_config_is_rejected_and_the_old_one_keeps_serving() {
     f.write_config("a");
     assert_eq!(f.wait_status(&gw, 403, 3).await, 403);
     gw.assert_running();
+}
+
+/// `rampart policy …` with `args`: (exit code, stdout, stderr).
+fn policy_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("policy")
+        .args(args)
+        .env_remove("RAMPART_CONFIG")
+        .output()
+        .expect("run rampart policy");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cedar_policies_decide_reload_with_their_file_and_explain_from_the_cli() {
+    let f = fixture().await;
+    let policy_path = f.idp.data_dir.join("policies.cedar");
+    let reads_for_client = format!(
+        "@id(\"orders-reader\")\npermit(principal == Rampart::Client::\"{}\", \
+         action in Rampart::Action::\"read\", resource == Rampart::Route::\"orders\");\n",
+        f.client_id
+    );
+    replace_file(&policy_path, reads_for_client.as_bytes());
+    let with_policy = format!(
+        "{}\n[gateway.policy]\nfile = \"{}\"\n",
+        config(&f.idp, f.up, "b", None),
+        policy_path.display()
+    );
+    replace_file(&f.config_path, with_policy.as_bytes());
+    let mut gw = GatewayProcess::start(&f.config_path, &f.idp.data_dir);
+
+    // A real token of the permitted client: GET is a read, POST is not permitted.
+    assert_eq!(f.status(&gw).await, 200);
+    let post = f
+        .idp
+        .http
+        .post(format!("{}/orders/1", gw.url))
+        .bearer_auth(&f.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 403);
+    let body: serde_json::Value = post.json().await.unwrap();
+    assert_eq!(body["error"], "access_denied");
+
+    // The policy file changes under the running gateway: a forbid applies without restart.
+    let forbidden =
+        format!("{reads_for_client}@id(\"maintenance\")\nforbid(principal, action, resource);\n");
+    replace_file(&policy_path, forbidden.as_bytes());
+    assert_eq!(f.wait_status(&gw, 403, 4).await, 403, "forbid applied");
+    assert!(gw.wait_stderr("policy file changed", 2).await);
+
+    // A policy that does not match the schema is rejected; the previous policies stay.
+    replace_file(
+        &policy_path,
+        b"permit(principal, action, resource)\n  when { principal.scope.contains(\"x\") };\n",
+    );
+    assert!(
+        gw.wait_stderr("gateway.policy.file", 4).await,
+        "error naming the key; stderr:\n{}",
+        gw.stderr()
+    );
+    assert!(gw.stderr().contains("line 2"), "{}", gw.stderr());
+    assert_eq!(f.status(&gw).await, 403, "the forbid still applies");
+
+    // Fixed: permitted again.
+    replace_file(&policy_path, reads_for_client.as_bytes());
+    assert_eq!(f.wait_status(&gw, 200, 4).await, 200);
+    gw.assert_running();
+
+    // The CLI reads the same file through the configuration.
+    let config = f.config_path.to_str().unwrap();
+    let (code, out, err) = policy_cli(&["check", "--config", config]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 valid policy: orders-reader"), "{out}");
+    let explain = |method: &'static str| {
+        policy_cli(&[
+            "explain",
+            "--config",
+            config,
+            "--route",
+            "orders",
+            "--method",
+            method,
+            "--subject",
+            &f.client_id,
+            "--client-id",
+            &f.client_id,
+            "--json",
+        ])
+    };
+    let (code, out, _) = explain("GET");
+    assert_eq!(code, 0, "{out}");
+    let decision: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(decision["decision"], "allow");
+    assert_eq!(decision["policies"][0], "orders-reader");
+    let (code, out, _) = explain("DELETE");
+    assert_eq!(code, 2, "{out}");
+    let decision: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(decision["reason"], "policy_no_permit");
+    // An invalid file: exit 1 with the line.
+    replace_file(
+        &policy_path,
+        b"permit(principal, action, resource)\n  when { context.x };",
+    );
+    let (code, _, err) = policy_cli(&["check", "--file", policy_path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("line 2"), "{err}");
+    let (code, schema, _) = policy_cli(&["schema"]);
+    assert_eq!(code, 0);
+    assert!(schema.contains("entity Route"), "{schema}");
 }
 
 /// The DER of the first certificate of a PEM text.
