@@ -505,6 +505,8 @@ mod tests {
     #[test]
     fn json_line() {
         let principal = Principal {
+            roles: Vec::new(),
+            groups: Vec::new(),
             subject: "alice".into(),
             client_id: Some("app".into()),
             scopes: vec!["orders:read".into()],

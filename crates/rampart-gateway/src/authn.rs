@@ -117,6 +117,8 @@ pub fn api_key_fingerprint(key: &str) -> String {
 /// The principal of a verified client certificate identity, for a route of `audience`.
 pub fn mtls_principal(identity: &str, audience: &str) -> Principal {
     Principal {
+        roles: Vec::new(),
+        groups: Vec::new(),
         subject: identity.to_owned(),
         client_id: Some(identity.to_owned()),
         scopes: Vec::new(),

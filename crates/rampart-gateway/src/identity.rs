@@ -53,6 +53,8 @@ const X_RAMPART_CLIENT_ID: HeaderName = HeaderName::from_static("x-rampart-clien
 const X_RAMPART_SCOPES: HeaderName = HeaderName::from_static("x-rampart-scopes");
 const X_RAMPART_ISSUER: HeaderName = HeaderName::from_static("x-rampart-issuer");
 const X_RAMPART_AUTH: HeaderName = HeaderName::from_static("x-rampart-auth");
+const X_RAMPART_ROLES: HeaderName = HeaderName::from_static("x-rampart-roles");
+const X_RAMPART_GROUPS: HeaderName = HeaderName::from_static("x-rampart-groups");
 
 /// [`HOP_BY_HOP`] as header names, parsed once.
 const HOP_BY_HOP_NAMES: [HeaderName; 6] = [
@@ -170,6 +172,13 @@ impl IdentityLayer {
                 add(X_RAMPART_CLIENT_ID, c);
             }
             add(X_RAMPART_ISSUER, &p.issuer);
+            // Only when the token has them (a user's); the inbound ones were removed above.
+            if !p.roles.is_empty() {
+                add(X_RAMPART_ROLES, &p.roles.join(" "));
+            }
+            if !p.groups.is_empty() {
+                add(X_RAMPART_GROUPS, &p.groups.join(" "));
+            }
             // The joined scopes become the value without another copy.
             if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(p.scopes.join(" "))) {
                 h.insert(X_RAMPART_SCOPES, v);
@@ -245,6 +254,8 @@ mod tests {
 
     fn principal() -> Principal {
         Principal {
+            roles: Vec::new(),
+            groups: Vec::new(),
             subject: "alice".into(),
             client_id: Some("app".into()),
             scopes: vec!["a".into(), "b".into()],

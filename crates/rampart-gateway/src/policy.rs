@@ -105,6 +105,8 @@ fn access_request<'a>(
             kind: CallerKind::of(&principal.subject, principal.client_id.as_deref()),
             id: &principal.subject,
             client_id: principal.client_id.as_deref().unwrap_or(""),
+            roles: &principal.roles,
+            groups: &principal.groups,
             scopes: &principal.scopes,
             issuer: &principal.issuer,
             auth: principal.method.as_str(),
@@ -228,6 +230,8 @@ mod tests {
 
     fn principal(subject: &str, client_id: Option<&str>, method: AuthMethod) -> Principal {
         Principal {
+            roles: Vec::new(),
+            groups: Vec::new(),
             subject: subject.into(),
             client_id: client_id.map(Into::into),
             scopes: vec!["a".into()],

@@ -50,6 +50,8 @@ impl Authenticator for FakeAuth {
             .expect("lock")
             .push((token.to_owned(), accepted));
         let principal = |sub: &str, method| Principal {
+            roles: Vec::new(),
+            groups: Vec::new(),
             subject: sub.into(),
             client_id: Some(format!("{sub}-client")),
             scopes: vec!["orders:read".into()],

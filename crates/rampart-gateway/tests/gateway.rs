@@ -35,6 +35,17 @@ impl Authenticator for FakeAuth {
     ) -> Result<std::sync::Arc<Principal>, AuthError> {
         assert!(accepted.jwt, "route accepts jwt");
         let principal = |scopes: Vec<String>| Principal {
+            // A user's roles and groups come with the scopes that the tests grant.
+            roles: if scopes.is_empty() {
+                Vec::new()
+            } else {
+                vec!["orders-admin".into()]
+            },
+            groups: if scopes.is_empty() {
+                Vec::new()
+            } else {
+                vec!["eng".into(), "ops".into()]
+            },
             subject: "alice".into(),
             client_id: Some("app-1".into()),
             scopes,
@@ -297,6 +308,8 @@ async fn allowed_call_reaches_upstream_with_identity_and_spoofing_removed() {
                 ("x-user", "mallory"),
                 ("x-rampart-subject", "mallory"),
                 ("x-rampart-scopes", "admin"),
+                ("x-rampart-roles", "superuser"),
+                ("x-rampart-groups", "root"),
                 ("x-forwarded-for", "6.6.6.6"),
                 ("x-tenant", "evil"),
                 ("x-request-id", "spoofed-id"),
@@ -320,6 +333,11 @@ async fn allowed_call_reaches_upstream_with_identity_and_spoofing_removed() {
         Some(vec!["https://issuer.test".into()])
     );
     assert_eq!(r.echoed("x-rampart-auth"), Some(vec!["jwt".into()]));
+    assert_eq!(
+        r.echoed("x-rampart-roles"),
+        Some(vec!["orders-admin".into()])
+    );
+    assert_eq!(r.echoed("x-rampart-groups"), Some(vec!["eng ops".into()]));
     assert_eq!(r.echoed("x-user"), None);
     assert_eq!(r.echoed("x-tenant"), None);
     assert_eq!(r.echoed("x-forwarded-for"), Some(vec!["127.0.0.1".into()]));
@@ -358,6 +376,7 @@ async fn public_route_strips_spoofed_identity() {
             "/public/x",
             &[
                 ("x-rampart-subject", "mallory"),
+                ("x-rampart-roles", "admin"),
                 ("x-user", "m"),
                 ("authorization", "Bearer x"),
             ],
@@ -365,6 +384,7 @@ async fn public_route_strips_spoofed_identity() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.echoed("x-rampart-subject"), None);
+    assert_eq!(r.echoed("x-rampart-roles"), None);
     assert_eq!(r.echoed("x-user"), None);
     assert_eq!(r.echoed("authorization"), None);
 }

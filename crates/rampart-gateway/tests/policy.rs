@@ -33,6 +33,12 @@ impl Authenticator for FakeAuth {
         _accepted: Accepted,
     ) -> Result<Arc<Principal>, AuthError> {
         let principal = |sub: &str, client_id: &str, scopes: &[&str]| Principal {
+            roles: if token == "user-admin" {
+                vec!["admin".into()]
+            } else {
+                Vec::new()
+            },
+            groups: Vec::new(),
             subject: sub.into(),
             client_id: Some(client_id.into()),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
@@ -44,6 +50,7 @@ impl Authenticator for FakeAuth {
         };
         match token {
             "user-reader" => Ok(Arc::new(principal("alice", "web-app", &["orders:read"]))),
+            "user-admin" => Ok(Arc::new(principal("root", "web-app", &[]))),
             "user-none" => Ok(Arc::new(principal("alice", "web-app", &[]))),
             "client-billing" => Ok(Arc::new(principal("billing", "billing", &[]))),
             "client-overflow" => Ok(Arc::new(principal("overflow", "overflow", &["boom"]))),
@@ -56,6 +63,10 @@ const POLICIES: &str = r#"
 @id("read-orders")
 permit(principal, action in Rampart::Action::"read", resource == Rampart::Route::"orders")
 when { principal.scopes.contains("orders:read") };
+
+@id("admins-write")
+permit(principal in Rampart::Role::"admin", action in Rampart::Action::"write",
+       resource == Rampart::Route::"orders");
 
 @id("billing-writes")
 permit(principal == Rampart::Client::"billing", action, resource == Rampart::Route::"orders");
@@ -218,6 +229,22 @@ async fn without_a_permit_the_request_is_refused_before_the_upstream() {
         assert_eq!(record.policy, None, "no policy decided");
     }
     assert_eq!(e.hits(), 0);
+}
+
+#[tokio::test]
+async fn a_users_role_from_the_token_is_a_parent_entity() {
+    let mut e = env().await;
+    let (status, _, record) = e
+        .call("POST", "/orders/1", Some("user-admin"), INSIDE, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(record.policy.as_deref(), Some("admins-write"));
+    // The same user without the role: no permit for a write.
+    let (status, _, _) = e
+        .call("POST", "/orders/1", Some("user-reader"), INSIDE, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(e.hits(), 1);
 }
 
 #[tokio::test]

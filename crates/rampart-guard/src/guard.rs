@@ -253,6 +253,8 @@ impl Inner {
             subject: claims.sub,
             client_id: Some(claims.client_id).filter(|c| !c.is_empty()),
             scopes: split_scopes(claims.scope.as_deref()),
+            roles: claims.roles,
+            groups: claims.groups,
             audiences: claims.aud,
             issuer: claims.iss,
             expires_at: claims.exp,
@@ -291,7 +293,7 @@ impl Inner {
             .as_ref()
             .ok_or(AuthError::UntrustedIssuer)?;
         let active = match introspector.introspect(token).await {
-            Ok(Introspected::Active(a)) => a,
+            Ok(Introspected::Active(a)) => *a,
             Ok(Introspected::Inactive) => {
                 let now_ms = now_millis();
                 let until = now_ms.saturating_add(millis(self.negative_ttl));
@@ -347,6 +349,8 @@ impl Inner {
             subject,
             client_id: a.client_id,
             scopes: split_scopes(a.scope.as_deref()),
+            roles: a.roles,
+            groups: a.groups,
             audiences: a.aud,
             issuer: issuer.to_owned(),
             expires_at: exp,

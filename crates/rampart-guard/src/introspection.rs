@@ -31,13 +31,17 @@ pub(crate) struct ActiveToken {
     pub(crate) jti: Option<String>,
     /// `token_type` (RFC 7662 §2.2): `api_key` for API keys.
     pub(crate) token_type: Option<String>,
+    /// `roles` (RFC 9068 §7.2.1.1).
+    pub(crate) roles: Vec<String>,
+    /// `groups` (RFC 9068 §7.2.1.1).
+    pub(crate) groups: Vec<String>,
 }
 
 /// What the issuer said about a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Introspected {
     /// `active: true`.
-    Active(ActiveToken),
+    Active(Box<ActiveToken>),
     /// `active: false`.
     Inactive,
 }
@@ -63,7 +67,14 @@ struct Response {
     jti: Option<String>,
     #[serde(default)]
     token_type: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
 }
+
+/// Most `roles` or `groups` accepted in an introspection response.
+const MAX_LABELS: usize = 64;
 
 /// Parses an introspection response body.
 pub(crate) fn parse_response(body: &[u8]) -> Result<Introspected, FetchError> {
@@ -88,7 +99,10 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<Introspected, FetchError> {
         }
         Some(_) => return Err(FetchError::Malformed),
     };
-    Ok(Introspected::Active(ActiveToken {
+    if r.roles.len() > MAX_LABELS || r.groups.len() > MAX_LABELS {
+        return Err(FetchError::TooLarge);
+    }
+    Ok(Introspected::Active(Box::new(ActiveToken {
         sub: r.sub,
         client_id: r.client_id,
         scope: r.scope,
@@ -98,7 +112,9 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<Introspected, FetchError> {
         nbf: r.nbf,
         jti: r.jti,
         token_type: r.token_type,
-    }))
+        roles: r.roles,
+        groups: r.groups,
+    })))
 }
 
 /// The introspection endpoint of one issuer, with the guard's client credentials.
@@ -196,5 +212,22 @@ mod tests {
         assert!(parse_response(br#"{"sub":"u"}"#).is_err());
         assert!(parse_response(br#"{"active":true,"aud":[1]}"#).is_err());
         assert!(parse_response(b"not json").is_err());
+    }
+
+    #[test]
+    fn roles_and_groups_are_read_and_bounded() {
+        let Ok(Introspected::Active(a)) = parse_response(
+            br#"{"active":true,"sub":"u","roles":["admin"],"groups":["eng","ops"]}"#,
+        ) else {
+            panic!("expected active");
+        };
+        assert_eq!(a.roles, ["admin"]);
+        assert_eq!(a.groups, ["eng", "ops"]);
+        let many = format!(
+            r#"{{"active":true,"roles":[{}]}}"#,
+            vec![r#""r""#; MAX_LABELS + 1].join(",")
+        );
+        assert!(parse_response(many.as_bytes()).is_err());
+        assert!(parse_response(br#"{"active":true,"groups":"eng"}"#).is_err());
     }
 }

@@ -27,6 +27,10 @@ pub struct Principal {
     pub client_id: Option<String>,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// The user's roles (`roles`, RFC 9068 §7.2.1.1; empty for clients).
+    pub roles: Vec<String>,
+    /// The user's groups (`groups`, RFC 9068 §7.2.1.1; empty for clients).
+    pub groups: Vec<String>,
     /// `aud`.
     pub audiences: Vec<String>,
     /// `iss`.

@@ -36,7 +36,9 @@ fn active(idp: &MockIdp, aud: serde_json::Value, lifetime: i64) -> serde_json::V
 #[tokio::test]
 async fn active_token_gives_principal_and_is_cached() {
     let idp = MockIdp::start().await;
-    let answer = active(&idp, json!([AUDIENCE, "https://b.example"]), 300);
+    let mut answer = active(&idp, json!([AUDIENCE, "https://b.example"]), 300);
+    answer["roles"] = json!(["admin"]);
+    answer["groups"] = json!(["eng", "ops"]);
     idp.answer("opaque-abc", answer.clone());
     let guard = idp.guard();
     let p = guard
@@ -51,6 +53,8 @@ async fn active_token_gives_principal_and_is_cached() {
     assert_eq!(p.issuer, idp.base);
     assert_eq!(Some(p.expires_at), answer["exp"].as_i64());
     assert_eq!(p.token_id.as_deref(), Some("op-1"));
+    assert_eq!(p.roles, ["admin"]);
+    assert_eq!(p.groups, ["eng", "ops"]);
     assert_eq!(idp.introspect_hits(), 1);
     // Cached: no second request, other listed audience fine, unlisted one refused.
     guard

@@ -45,6 +45,23 @@ async fn valid_jwt_and_paseto_accepted() {
     assert_eq!(p.method, AuthMethod::Paseto);
     assert_eq!(p.subject, "alice");
     assert_eq!(p.expires_at, c.exp);
+    assert!(p.roles.is_empty() && p.groups.is_empty());
+
+    // A user's roles and groups (RFC 9068 §7.2.1.1) reach the principal from both formats.
+    let with_roles = rampart_token::AccessClaims {
+        roles: vec!["admin".into()],
+        groups: vec!["eng".into()],
+        jti: "jti-2".into(),
+        ..c.clone()
+    };
+    for key in [&jk, &pk] {
+        let p = guard
+            .authenticate(&token(key, &with_roles), AUDIENCE, ALL)
+            .await
+            .unwrap();
+        assert_eq!(p.roles, ["admin"]);
+        assert_eq!(p.groups, ["eng"]);
+    }
     // Keys were fetched once (lazily), for both tokens.
     assert_eq!(idp.jwks_hits(), 1);
     assert_eq!(idp.paserk_hits(), 1);

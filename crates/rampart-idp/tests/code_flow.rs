@@ -337,6 +337,10 @@ async fn code_flow_with_pkce_gives_verified_id_token_userinfo_and_rotating_refre
     assert_eq!(claims.extra["email"], "ada@example.com");
     assert_eq!(claims.extra["roles"], serde_json::json!(["admin"]));
     assert!(decode_jwt_payload(id_token)["auth_time"].as_i64().unwrap() <= unix_now());
+    // The access token carries them too (RFC 9068 §7.2.1.1), for the resource servers.
+    let access_claims = decode_jwt_payload(access);
+    assert_eq!(access_claims["roles"], serde_json::json!(["admin"]));
+    assert_eq!(access_claims["groups"], serde_json::json!(["eng"]));
 
     let (status, info) = idp.userinfo(access).await;
     assert_eq!(status, StatusCode::OK);
@@ -354,6 +358,8 @@ async fn code_flow_with_pkce_gives_verified_id_token_userinfo_and_rotating_refre
         ])
         .await;
     assert_eq!(status, StatusCode::OK, "{t2}");
+    let refreshed = decode_jwt_payload(t2["access_token"].as_str().unwrap());
+    assert_eq!(refreshed["roles"], serde_json::json!(["admin"]));
     let r2 = t2["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(r1, r2);
     let (status, err) = idp

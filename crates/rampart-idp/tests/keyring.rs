@@ -37,6 +37,8 @@ fn count(m: &KeyManager, family: KeyFamily, state: KeyState) -> usize {
 
 fn claims(exp: i64) -> AccessClaims {
     AccessClaims {
+        roles: Vec::new(),
+        groups: Vec::new(),
         iss: "https://issuer.example".into(),
         sub: "svc".into(),
         aud: vec!["api://x".into()],

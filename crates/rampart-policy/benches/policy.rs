@@ -41,6 +41,8 @@ fn bench(c: &mut Criterion) {
             kind: CallerKind::User,
             id: "user-42",
             client_id: "web-app",
+            roles: &[],
+            groups: &[],
             scopes: &scopes,
             issuer: "https://auth.example.test",
             auth: "jwt",

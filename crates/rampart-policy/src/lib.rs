@@ -7,7 +7,8 @@
 //! - the **principal** is the verified caller: `Rampart::User::"<sub>"` for a person signed in
 //!   through a client (the token's `client_id` differs from its `sub`), `Rampart::Client::"<id>"`
 //!   for a service acting for itself (client credentials, an API key, a client certificate);
-//!   both carry `scopes`, `issuer` and `auth` (how the caller was authenticated);
+//!   both carry `scopes`, `issuer` and `auth` (how the caller was authenticated); a user is
+//!   `in` each `Rampart::Role` and `Rampart::Group` its token names (`roles`, `groups`);
 //! - the **action** is the HTTP method (`Rampart::Action::"GET"`, …), each in one of two groups,
 //!   `Rampart::Action::"read"` (GET, HEAD, OPTIONS) and `Rampart::Action::"write"` (all others);
 //! - the **resource** is the gateway route, `Rampart::Route::"<route id>"`;
@@ -35,8 +36,10 @@ use miette::Diagnostic;
 
 /// The Cedar schema every policy is validated against (Cedar schema syntax).
 pub const SCHEMA: &str = r#"namespace Rampart {
+  // A role or group of people, from the token's roles and groups claims (RFC 9068).
+  entity Role, Group;
   // A person, signed in through a client application (the token's client_id is not its sub).
-  entity User = {
+  entity User in [Role, Group] = {
     "client_id": String,
     "scopes": Set<String>,
     "issuer": String,
@@ -125,6 +128,10 @@ pub struct Caller<'a> {
     pub id: &'a str,
     /// The client application a user came through (ignored for a client).
     pub client_id: &'a str,
+    /// A user's roles: the user is `in Rampart::Role::"<role>"` (ignored for a client).
+    pub roles: &'a [String],
+    /// A user's groups: the user is `in Rampart::Group::"<group>"` (ignored for a client).
+    pub groups: &'a [String],
     /// Granted scopes.
     pub scopes: &'a [String],
     /// The token's issuer (empty for a client certificate).
@@ -340,19 +347,22 @@ impl Policies {
                 RestrictedExpression::new_string(caller.auth.to_owned()),
             ),
         ]);
+        let mut parents = HashSet::new();
         let type_name = match caller.kind {
             CallerKind::User => {
                 attrs.insert(
                     "client_id".to_owned(),
                     RestrictedExpression::new_string(caller.client_id.to_owned()),
                 );
+                parents.extend(caller.roles.iter().map(|r| uid(&self.names.role, r)));
+                parents.extend(caller.groups.iter().map(|g| uid(&self.names.group, g)));
                 &self.names.user
             }
             CallerKind::Client => &self.names.client,
         };
         let principal_uid = uid(type_name, caller.id);
         let principal =
-            Entity::new(principal_uid.clone(), attrs, HashSet::new()).map_err(|e| e.to_string())?;
+            Entity::new(principal_uid.clone(), attrs, parents).map_err(|e| e.to_string())?;
         let resource_uid = uid(&self.names.route, request.route);
         let resource = Entity::new_no_attrs(resource_uid.clone(), HashSet::new());
         let action = self
@@ -470,6 +480,8 @@ fn schema() -> Result<Schema, PolicyError> {
 struct Names {
     user: EntityTypeName,
     client: EntityTypeName,
+    role: EntityTypeName,
+    group: EntityTypeName,
     route: EntityTypeName,
     actions: Vec<(&'static str, Action)>,
     other: Action,
@@ -507,6 +519,8 @@ impl Names {
         Ok(Self {
             user: name("Rampart::User")?,
             client: name("Rampart::Client")?,
+            role: name("Rampart::Role")?,
+            group: name("Rampart::Group")?,
             route: name("Rampart::Route")?,
             actions: NAMED_METHODS
                 .iter()

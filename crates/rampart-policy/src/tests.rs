@@ -6,11 +6,15 @@ fn scopes(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
+const NO_LABELS: &[String] = &[];
+
 fn user<'a>(sub: &'a str, scopes: &'a [String]) -> Caller<'a> {
     Caller {
         kind: CallerKind::User,
         id: sub,
         client_id: "web-app",
+        roles: NO_LABELS,
+        groups: NO_LABELS,
         scopes,
         issuer: "https://id.example",
         auth: "jwt",
@@ -22,6 +26,8 @@ fn client<'a>(id: &'a str, scopes: &'a [String]) -> Caller<'a> {
         kind: CallerKind::Client,
         id,
         client_id: id,
+        roles: NO_LABELS,
+        groups: NO_LABELS,
         scopes,
         issuer: "https://id.example",
         auth: "jwt",
@@ -403,4 +409,55 @@ fn cached_address_values_are_the_addresses() {
             assert_eq!(verdict.allowed(), i == 1, "round {round}, {ip}");
         }
     }
+}
+
+#[test]
+fn users_are_in_their_roles_and_groups() {
+    let policies = Policies::parse(
+        r#"@id("admins") permit(principal in Rampart::Role::"admin", action, resource);
+           @id("ops-reads") permit(principal in Rampart::Group::"ops", action in Rampart::Action::"read", resource);
+           @id("no-contractors") forbid(principal in Rampart::Group::"contractors", action == Rampart::Action::"DELETE", resource);"#,
+    )
+    .expect("valid");
+    let none = scopes(&[]);
+    let admin = scopes(&["admin"]);
+    let ops = scopes(&["ops"]);
+    let contractors = scopes(&["contractors", "ops"]);
+    fn with<'a>(roles: &'a [String], groups: &'a [String]) -> Caller<'a> {
+        Caller {
+            roles,
+            groups,
+            ..user("alice", NO_LABELS)
+        }
+    }
+    let (admin, ops, contractors) = (&admin[..], &ops[..], &contractors[..]);
+    let decide = |caller, method| policies.authorize(&request(caller, method, "orders"));
+    assert_eq!(
+        decide(with(admin, NO_LABELS), "DELETE").policies,
+        ["admins"]
+    );
+    assert!(
+        !decide(with(NO_LABELS, admin), "DELETE").allowed(),
+        "a group named admin is no role"
+    );
+    assert!(decide(with(NO_LABELS, ops), "GET").allowed());
+    assert!(!decide(with(NO_LABELS, ops), "POST").allowed());
+    let verdict = decide(with(admin, contractors), "DELETE");
+    assert_eq!(verdict.reason, Reason::Forbidden);
+    assert_eq!(verdict.policies, ["no-contractors"]);
+    // Clients have no roles, whatever they are given.
+    let client_with_role = Caller {
+        roles: admin,
+        ..client("svc", &none)
+    };
+    assert_eq!(decide(client_with_role, "GET").reason, Reason::NoPermit);
+    // The facts of a user with roles fit the schema.
+    assert!(
+        policies
+            .facts(
+                &request(with(admin, ops), "GET", "orders"),
+                Some(&policies.schema)
+            )
+            .is_ok()
+    );
 }

@@ -13,6 +13,8 @@ const NOW: i64 = 1_795_618_800;
 
 fn claims() -> AccessClaims {
     AccessClaims {
+        roles: Vec::new(),
+        groups: Vec::new(),
         iss: "https://auth.example.test".into(),
         sub: "user-42".into(),
         aud: vec!["https://api.example.test".into()],

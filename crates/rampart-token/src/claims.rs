@@ -42,7 +42,16 @@ pub struct AccessClaims {
     /// Space-separated scopes; omitted when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The user's roles (RFC 9068 §7.2.1.1, from SCIM); omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The user's groups (RFC 9068 §7.2.1.1, from SCIM); omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
+
+/// Most `roles` or `groups` accepted in a token.
+pub(crate) const MAX_LABELS: usize = 64;
 
 /// Claims of a client authentication assertion (RFC 7523 `private_key_jwt`).
 #[derive(Clone, Debug, Deserialize)]
@@ -148,6 +157,10 @@ struct PasetoAccessClaims<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    roles: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    groups: &'a [String],
 }
 
 impl AccessClaims {
@@ -168,6 +181,8 @@ impl AccessClaims {
             jti: &self.jti,
             client_id: &self.client_id,
             scope: self.scope.as_deref(),
+            roles: &self.roles,
+            groups: &self.groups,
         };
         serde_json::to_vec(&p).map_err(|_| TokenError::Malformed)
     }
@@ -199,6 +214,17 @@ struct RawAccessClaims<D> {
     jti: Option<String>,
     client_id: Option<String>,
     scope: Option<String>,
+    roles: Option<Vec<String>>,
+    groups: Option<Vec<String>>,
+}
+
+/// At most [`MAX_LABELS`] labels.
+fn bounded_labels(labels: Option<Vec<String>>) -> Result<Vec<String>, TokenError> {
+    let labels = labels.unwrap_or_default();
+    if labels.len() > MAX_LABELS {
+        return Err(TokenError::Malformed);
+    }
+    Ok(labels)
 }
 
 fn required(v: Option<String>, name: &'static str) -> Result<String, TokenError> {
@@ -231,6 +257,8 @@ impl<D> RawAccessClaims<D> {
             jti: required(self.jti, "jti")?,
             client_id: required(self.client_id, "client_id")?,
             scope: self.scope,
+            roles: bounded_labels(self.roles)?,
+            groups: bounded_labels(self.groups)?,
         })
     }
 }
@@ -281,8 +309,57 @@ mod tests {
     }
 
     #[test]
+    fn roles_and_groups_round_trip_in_both_payloads_and_are_bounded() {
+        let c = AccessClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: vec!["a".into()],
+            exp: 1_795_618_900,
+            iat: 1_795_618_800,
+            nbf: 1_795_618_800,
+            jti: "j".into(),
+            client_id: "c".into(),
+            scope: None,
+            roles: vec!["admin".into()],
+            groups: vec!["eng".into(), "ops".into()],
+        };
+        let jwt = c.to_jwt_payload().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&jwt).unwrap();
+        assert_eq!(v["roles"], serde_json::json!(["admin"]));
+        assert_eq!(AccessClaims::from_jwt_payload(&jwt).unwrap(), c);
+        let paseto = c.to_paseto_payload().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&paseto).unwrap();
+        assert_eq!(v["groups"], serde_json::json!(["eng", "ops"]));
+        assert_eq!(AccessClaims::from_paseto_payload(&paseto).unwrap(), c);
+        // Absent when empty; absent is empty.
+        let plain = AccessClaims {
+            roles: Vec::new(),
+            groups: Vec::new(),
+            ..c.clone()
+        };
+        let jwt = plain.to_jwt_payload().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&jwt).unwrap();
+        assert!(v.get("roles").is_none() && v.get("groups").is_none());
+        assert_eq!(AccessClaims::from_jwt_payload(&jwt).unwrap(), plain);
+        // Over the bound, or not a list of strings: malformed.
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&c.to_jwt_payload().unwrap()).unwrap();
+        v["roles"] = serde_json::json!(vec!["r"; MAX_LABELS + 1]);
+        let too_many = serde_json::to_vec(&v).unwrap();
+        assert!(matches!(
+            AccessClaims::from_jwt_payload(&too_many),
+            Err(TokenError::Malformed)
+        ));
+        v["roles"] = serde_json::json!("admin");
+        let not_a_list = serde_json::to_vec(&v).unwrap();
+        assert!(AccessClaims::from_jwt_payload(&not_a_list).is_err());
+    }
+
+    #[test]
     fn aud_single_is_string() {
         let c = AccessClaims {
+            roles: Vec::new(),
+            groups: Vec::new(),
             iss: "i".into(),
             sub: "s".into(),
             aud: vec!["a".into()],

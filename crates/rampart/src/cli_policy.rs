@@ -59,6 +59,12 @@ pub struct ExplainArgs {
     /// A granted scope (repeat for more).
     #[arg(long = "scope")]
     scopes: Vec<String>,
+    /// A role of the user (repeat for more): the user is `in Rampart::Role::"<role>"`.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// A group of the user (repeat for more): the user is `in Rampart::Group::"<group>"`.
+    #[arg(long = "group")]
+    groups: Vec<String>,
     /// The token's issuer.
     #[arg(long, default_value = "")]
     issuer: String,
@@ -134,6 +140,8 @@ pub fn policy(command: PolicyCommand) -> Result<ExitCode, String> {
                 subject,
                 client_id,
                 scopes,
+                roles,
+                groups,
                 issuer,
                 auth,
                 json,
@@ -146,6 +154,8 @@ pub fn policy(command: PolicyCommand) -> Result<ExitCode, String> {
                     kind,
                     id: &subject,
                     client_id: client_id.as_deref().unwrap_or(""),
+                    roles: &roles,
+                    groups: &groups,
                     scopes: &scopes,
                     issuer: &issuer,
                     auth: &auth,

@@ -179,6 +179,8 @@ pub fn paseto_key() -> SigningKey {
 pub fn claims(iss: &str, aud: &str, lifetime_secs: i64) -> AccessClaims {
     let now = now();
     AccessClaims {
+        roles: Vec::new(),
+        groups: Vec::new(),
         iss: iss.to_owned(),
         sub: "alice".to_owned(),
         aud: vec![aud.to_owned()],

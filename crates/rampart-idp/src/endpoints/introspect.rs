@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use rampart_store::ApiKeyRecord;
-use rampart_token::{AudienceCheck, TokenFormat, Validation, VerifiedClaims};
+use rampart_token::{AccessClaims, AudienceCheck, TokenFormat, Validation, VerifiedClaims};
 use serde_json::json;
 
 use crate::api_keys::API_KEY_PREFIX;
@@ -82,7 +82,10 @@ fn api_key_response(issuer: &str, key: &ApiKeyRecord, now: i64) -> serde_json::V
 }
 
 fn active_response(verified: &VerifiedClaims) -> serde_json::Value {
-    let claims = verified.claims();
+    claims_response(verified.claims(), verified.format())
+}
+
+fn claims_response(claims: &AccessClaims, format: TokenFormat) -> serde_json::Value {
     let mut body = json!({
         "active": true,
         "token_type": "Bearer",
@@ -94,14 +97,24 @@ fn active_response(verified: &VerifiedClaims) -> serde_json::Value {
         "nbf": claims.nbf,
         "jti": claims.jti,
         "aud": if claims.aud.len() == 1 { json!(claims.aud[0]) } else { json!(claims.aud) },
-        "token_format": match verified.format() {
+        "token_format": match format {
             TokenFormat::Jwt => "jwt",
             TokenFormat::PasetoV4Public => "paseto-v4.public",
             TokenFormat::PasetoV4Local => "paseto-v4.local",
         },
     });
-    if let (Some(scope), Some(map)) = (&claims.scope, body.as_object_mut()) {
-        map.insert("scope".into(), json!(scope));
+    if let Some(map) = body.as_object_mut() {
+        if let Some(scope) = &claims.scope {
+            map.insert("scope".into(), json!(scope));
+        }
+        // RFC 9068 §7.2.1.1 claims, so a gateway introspecting opaque or v4.local tokens
+        // sees what one verifying a JWT sees.
+        if !claims.roles.is_empty() {
+            map.insert("roles".into(), json!(claims.roles));
+        }
+        if !claims.groups.is_empty() {
+            map.insert("groups".into(), json!(claims.groups));
+        }
     }
     body
 }
@@ -194,5 +207,30 @@ mod tests {
         assert_eq!(body["aud"], json!(["https://a", "https://b"]));
         assert!(body.get("scope").is_none());
         assert!(!body.to_string().contains("key_hash"));
+    }
+
+    #[test]
+    fn a_users_roles_and_groups_are_introspected() {
+        let mut claims = AccessClaims {
+            iss: "https://iss".into(),
+            sub: "u1".into(),
+            aud: vec!["https://a".into()],
+            exp: 500,
+            iat: 100,
+            nbf: 100,
+            jti: "j".into(),
+            client_id: "spa".into(),
+            scope: Some("openid".into()),
+            roles: vec!["admin".into()],
+            groups: vec!["eng".into(), "ops".into()],
+        };
+        let body = claims_response(&claims, TokenFormat::PasetoV4Local);
+        assert_eq!(body["roles"], json!(["admin"]));
+        assert_eq!(body["groups"], json!(["eng", "ops"]));
+        assert_eq!(body["token_format"], "paseto-v4.local");
+        claims.roles.clear();
+        claims.groups.clear();
+        let body = claims_response(&claims, TokenFormat::Jwt);
+        assert!(body.get("roles").is_none() && body.get("groups").is_none());
     }
 }

@@ -54,6 +54,8 @@ pub fn issue(
         .min(server.config.max_access_token_ttl);
     let jti = random_token(16).map_err(|_| OAuthError::server_error())?;
     let claims = AccessClaims {
+        roles: Vec::new(),
+        groups: Vec::new(),
         iss: server.config.issuer.clone(),
         sub: record.client_id.clone(),
         aud: audience,

@@ -69,6 +69,9 @@ pub fn issue(
     };
     let jti = random_token(16).map_err(|_| OAuthError::server_error())?;
     let claims = AccessClaims {
+        // RFC 9068 §7.2.1.1: resource servers (the gateway's policies) authorize by them.
+        roles: user.record.roles.clone(),
+        groups: user.record.groups.clone(),
         iss: server.config.issuer.clone(),
         sub: user.record.user_id.clone(),
         aud: audience,

@@ -43,6 +43,8 @@ pub fn claims() -> AccessClaims {
         jti: "jti-0001".into(),
         client_id: "client-a".into(),
         scope: Some("read write".into()),
+        roles: Vec::new(),
+        groups: Vec::new(),
     }
 }
 
