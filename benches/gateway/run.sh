@@ -23,7 +23,9 @@
 # the gateway over N sequential requests on one keep-alive connection, after 300 warm-up),
 # PIN=1 (the proxy under test, (b) or (c), alone on CPU 1 with one worker; wrk/oha, the
 # upstream and the authorization server on CPU 0: the proxy's own throughput and latency,
-# without the load generator taking CPU from it).
+# without the load generator taking CPU from it),
+# POLICY=1 ((c) also decides every request with Cedar policies: [gateway.policy] with a read
+# permit on the scope, a client's write permit and a forbid on the client address).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -173,6 +175,19 @@ audience = "api://orders"
 require_scopes = ["orders:read"]
 rate_limit = { key = "client_id", per_second = 1000000, burst = 1000000 }
 CONF
+if [ -n "${POLICY:-}" ]; then
+  cat > "$dir/policies.cedar" <<'CEDAR'
+@id("read-orders")
+permit(principal, action in Rampart::Action::"read", resource == Rampart::Route::"orders")
+when { principal.scopes.contains("orders:read") };
+@id("billing-writes")
+permit(principal == Rampart::Client::"billing", action, resource == Rampart::Route::"orders");
+@id("deletes-from-inside-only")
+forbid(principal, action == Rampart::Action::"DELETE", resource)
+unless { context.client_ip.isInRange(ip("10.0.0.0/8")) };
+CEDAR
+  printf '\n[gateway.policy]\nfile = "%s"\n' "$dir/policies.cedar" >> "$dir/gateway.toml"
+fi
 # Audit log (one JSON line per request) to a file, as a deployment would ship it.
 gw_cmd=("$bin")
 if [ -n "${CALLGRIND:-}" ]; then

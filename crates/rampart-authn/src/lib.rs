@@ -46,7 +46,9 @@ pub use qr::QrError;
 pub use recovery::{
     RECOVERY_CODE_COUNT, RecoveryError, generate_recovery_codes, normalize_recovery_code,
 };
-pub use shared_throttle::{SharedLoginThrottle, SharedThrottleConfig, SharedThrottleError};
+pub use shared_throttle::{
+    RedisTlsFiles, SharedLoginThrottle, SharedThrottleConfig, SharedThrottleError,
+};
 pub use throttle::{LoginThrottle, ThrottleConfig, ThrottleDecision};
 pub use totp::{
     TotpAlgorithm, TotpError, TotpSecret, code_at, generate_code, provisioning_uri, verify_code,

@@ -99,10 +99,22 @@ return {a[1], a[2], i[1], i[2]}
 #[derive(Clone)]
 pub struct SharedThrottleConfig {
     /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS (the server's
-    /// certificate must chain to a CA of the system's trust store).
+    /// certificate must chain to a CA of the system's trust store, or of `tls`).
     pub url: String,
     /// Longest wait for Redis per sign-in attempt.
     pub timeout: Duration,
+    /// For a `rediss://` URL: the only CAs trusted, and a client certificate.
+    pub tls: Option<RedisTlsFiles>,
+}
+
+/// TLS files for a `rediss://` Redis, read when the throttle is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTlsFiles {
+    /// PEM CA certificates the server's certificate must chain to (no other CA is trusted).
+    pub ca_file: std::path::PathBuf,
+    /// PEM certificate chain and private key presented to a Redis that asks for one
+    /// (`tls-auth-clients yes`, Redis' default).
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl std::fmt::Debug for SharedThrottleConfig {
@@ -197,8 +209,34 @@ impl SharedLoginThrottle {
             ));
         }
         // The error is the crate's parse error; it does not repeat the URL.
-        let client = redis::Client::open(shared.url.as_str())
-            .map_err(|e| SharedThrottleError(e.to_string()))?;
+        let client = match &shared.tls {
+            None => redis::Client::open(shared.url.as_str()),
+            Some(files) => {
+                if !shared.url.starts_with("rediss://") {
+                    return Err(SharedThrottleError(
+                        "TLS files are set: the URL must be rediss://".into(),
+                    ));
+                }
+                let read = |path: &std::path::Path| {
+                    std::fs::read(path).map_err(|e| {
+                        SharedThrottleError(format!("cannot read {}: {e}", path.display()))
+                    })
+                };
+                let client_tls = match &files.client {
+                    Some((cert, key)) => Some(redis::ClientTlsConfig {
+                        client_cert: read(cert)?,
+                        client_key: read(key)?,
+                    }),
+                    None => None,
+                };
+                let certificates = redis::TlsCertificates {
+                    client_tls,
+                    root_cert: Some(read(&files.ca_file)?),
+                };
+                redis::Client::build_with_tls(shared.url.as_str(), certificates)
+            }
+        }
+        .map_err(|e| SharedThrottleError(e.to_string()))?;
         Ok(Self {
             redis: Some(Redis {
                 client,

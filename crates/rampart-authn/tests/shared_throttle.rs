@@ -5,7 +5,9 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use rampart_authn::{SharedLoginThrottle, SharedThrottleConfig, ThrottleConfig, ThrottleDecision};
+use rampart_authn::{
+    RedisTlsFiles, SharedLoginThrottle, SharedThrottleConfig, ThrottleConfig, ThrottleDecision,
+};
 use rampart_crypto::MasterKey;
 use rampart_testkit::RedisServer;
 
@@ -29,11 +31,20 @@ fn hasher() -> rampart_crypto::SecretHasher {
 }
 
 fn server(redis_url: &str, config: ThrottleConfig) -> SharedLoginThrottle {
+    server_with_tls(redis_url, config, None)
+}
+
+fn server_with_tls(
+    redis_url: &str,
+    config: ThrottleConfig,
+    tls: Option<RedisTlsFiles>,
+) -> SharedLoginThrottle {
     SharedLoginThrottle::with_redis(
         config,
         &SharedThrottleConfig {
             url: redis_url.to_owned(),
             timeout: Duration::from_millis(500),
+            tls,
         },
         hasher(),
     )
@@ -175,10 +186,92 @@ fn only_redis_urls_are_accepted() {
         &SharedThrottleConfig {
             url: "http://user:secret@127.0.0.1:6379".into(),
             timeout: Duration::from_millis(100),
+            tls: None,
         },
         hasher(),
     )
     .expect_err("not redis");
     assert!(err.to_string().contains("login.redis_url"), "{err}");
     assert!(!err.to_string().contains("secret"), "{err}");
+}
+
+#[tokio::test]
+async fn rediss_with_a_pinned_ca_and_a_client_certificate() {
+    use rampart_pki::{DevCa, ExposeSecret};
+    let day = Duration::from_secs(86_400);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = DevCa::generate("redis CA").expect("ca");
+    let leaf = ca
+        .issue_server_cert(&[], &["127.0.0.1".parse().expect("ip")], day)
+        .expect("server cert");
+    let redis =
+        RedisServer::start_tls_with(&leaf.cert_pem, leaf.key_pem.expose_secret(), ca.cert_pem());
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).expect("write");
+        path
+    };
+    let client = ca
+        .issue_client_cert(&["auth-server".into()], day)
+        .expect("client cert");
+    let client_files = (
+        write("client.pem", &client.chain_pem),
+        write("client.key", client.key_pem.expose_secret()),
+    );
+    let tls = RedisTlsFiles {
+        ca_file: write("ca.pem", ca.cert_pem()),
+        client: Some(client_files.clone()),
+    };
+    // Two servers over TLS share the counters: only Redis can tell the second one.
+    let a = server_with_tls(&url, config(), Some(tls.clone()));
+    let b = server_with_tls(&url, config(), Some(tls.clone()));
+    for (i, s) in [&a, &b, &a].into_iter().enumerate() {
+        assert!(s.record_failure("alice", ip(i as u8)).await.is_allowed());
+    }
+    assert!(is_locked(b.record_failure("alice", ip(9)).await));
+    assert!(is_locked(a.check("alice", ip(200)).await));
+
+    // A Redis whose certificate is from another CA is not trusted, and without the client
+    // certificate Redis refuses the connection: either way the server's own counters decide
+    // (it never saw alice fail).
+    let rogue = DevCa::generate("rogue").expect("rogue ca");
+    for files in [
+        RedisTlsFiles {
+            ca_file: write("rogue.pem", rogue.cert_pem()),
+            client: Some(client_files.clone()),
+        },
+        RedisTlsFiles {
+            client: None,
+            ..tls.clone()
+        },
+    ] {
+        let c = server_with_tls(&url, config(), Some(files.clone()));
+        assert!(c.check("alice", ip(200)).await.is_allowed(), "{files:?}");
+    }
+
+    // TLS files with a plain redis:// URL, or an unreadable CA file: refused at start.
+    let plain = SharedLoginThrottle::with_redis(
+        config(),
+        &SharedThrottleConfig {
+            url: format!("redis://127.0.0.1:{}", redis.port),
+            timeout: Duration::from_millis(100),
+            tls: Some(tls.clone()),
+        },
+        hasher(),
+    );
+    assert!(plain.is_err_and(|e| e.to_string().contains("rediss://")));
+    let missing = SharedLoginThrottle::with_redis(
+        config(),
+        &SharedThrottleConfig {
+            url,
+            timeout: Duration::from_millis(100),
+            tls: Some(RedisTlsFiles {
+                ca_file: dir.path().join("absent.pem"),
+                client: None,
+            }),
+        },
+        hasher(),
+    );
+    assert!(missing.is_err_and(|e| e.to_string().contains("absent.pem")));
 }

@@ -9,9 +9,8 @@ use rampart_gateway::config::RateLimitConfig;
 use rampart_gateway::{RateCheck, RateDecision, RateLimiter, RedisRateLimiter};
 use rampart_testkit::RedisServer;
 
-/// A server on TLS only (`tls-port`, no plain port), with a certificate for 127.0.0.1 from
-/// `ca`, asking clients for a certificate from `ca` (Redis' default `tls-auth-clients yes`).
-/// Returns the server (`port` is the TLS port).
+/// A server on TLS only, with a certificate for 127.0.0.1 from `ca`, asking clients for a
+/// certificate from `ca`. Writes `ca.pem` into `dir` for the client side.
 fn start_tls(ca: &rampart_pki::DevCa, dir: &std::path::Path) -> RedisServer {
     use rampart_pki::ExposeSecret;
     let leaf = ca
@@ -21,27 +20,8 @@ fn start_tls(ca: &rampart_pki::DevCa, dir: &std::path::Path) -> RedisServer {
             Duration::from_secs(86_400),
         )
         .unwrap();
-    let (cert, key, ca_file) = (
-        dir.join("redis.pem"),
-        dir.join("redis.key"),
-        dir.join("ca.pem"),
-    );
-    std::fs::write(&cert, &leaf.cert_pem).unwrap();
-    std::fs::write(&key, leaf.key_pem.expose_secret()).unwrap();
-    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-    RedisServer::start_tls(&[
-        "--tls-port".into(),
-        "{port}".into(),
-        "--tls-cert-file".into(),
-        path(&cert),
-        "--tls-key-file".into(),
-        path(&key),
-        "--tls-ca-cert-file".into(),
-        path(&ca_file),
-        "--tls-auth-clients".into(),
-        "yes".into(),
-    ])
+    std::fs::write(dir.join("ca.pem"), ca.cert_pem()).unwrap();
+    RedisServer::start_tls_with(&leaf.cert_pem, leaf.key_pem.expose_secret(), ca.cert_pem())
 }
 
 fn limit(per_second: f64, burst: u32, block_after: u32, block_for: u64) -> RateLimitConfig {

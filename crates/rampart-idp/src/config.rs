@@ -1,6 +1,6 @@
 //! Settings of the authorization server that the binary passes in.
 
-pub use rampart_authn::{SharedThrottleConfig, ThrottleConfig};
+pub use rampart_authn::{RedisTlsFiles, SharedThrottleConfig, ThrottleConfig};
 use rampart_token::JwtAlg;
 
 /// What the authorization server needs to know about itself.

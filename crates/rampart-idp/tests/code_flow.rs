@@ -623,6 +623,7 @@ async fn login_failures_are_counted_across_servers_through_redis() {
     let (a, b) = replicas(Some(rampart_idp::config::SharedThrottleConfig {
         url: redis.url(),
         timeout: std::time::Duration::from_millis(500),
+        tls: None,
     }))
     .await;
     assert!(a.server.people.throttle.is_shared());

@@ -12,6 +12,7 @@ pub struct RedisServer {
     /// Its loopback port.
     pub port: u16,
     _dir: tempfile::TempDir,
+    _files: Option<tempfile::TempDir>,
 }
 
 fn redis_server_binary() -> PathBuf {
@@ -56,6 +57,34 @@ impl RedisServer {
         Self::start_with(port, tls_args)
     }
 
+    /// Starts one serving TLS only on a free port with the certificate `cert_pem`/`key_pem`
+    /// (for 127.0.0.1), asking every client for a certificate that chains to `ca_pem`
+    /// (Redis' default `tls-auth-clients yes`). [`Self::port`] is the TLS port.
+    pub fn start_tls_with(cert_pem: &str, key_pem: &str, ca_pem: &str) -> RedisServer {
+        let files = tempfile::tempdir().unwrap();
+        let write = |name: &str, pem: &str| {
+            let path = files.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        let args = [
+            "--tls-port".to_owned(),
+            "{port}".to_owned(),
+            "--tls-cert-file".to_owned(),
+            write("redis.pem", cert_pem),
+            "--tls-key-file".to_owned(),
+            write("redis.key", key_pem),
+            "--tls-ca-cert-file".to_owned(),
+            write("ca.pem", ca_pem),
+            "--tls-auth-clients".to_owned(),
+            "yes".to_owned(),
+        ];
+        let mut server = Self::start_tls(&args);
+        // The server has read its files; they go with it.
+        server._files = Some(files);
+        server
+    }
+
     fn start_with(port: u16, tls_args: &[String]) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let plain_port = if tls_args.is_empty() {
@@ -81,6 +110,7 @@ impl RedisServer {
             child,
             port,
             _dir: dir,
+            _files: None,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         if tls_args.is_empty() {

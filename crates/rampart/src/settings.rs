@@ -193,6 +193,17 @@ pub struct LoginSettings {
     /// Longest wait for Redis per sign-in attempt, milliseconds (then the server's own
     /// counters decide).
     pub redis_timeout_ms: u64,
+    /// For a `rediss://` `redis_url`: PEM CA certificates the Redis certificate must chain
+    /// to (then no other CA is trusted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_ca_file: Option<PathBuf>,
+    /// PEM client certificate chain presented to Redis (`tls-auth-clients yes`); with
+    /// `redis_key_file` and `redis_ca_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cert_file: Option<PathBuf>,
+    /// PEM private key of `redis_cert_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_key_file: Option<PathBuf>,
     /// Seconds after a sign-in within which a second factor may be added from the account
     /// page; later the password is asked again (`/account/confirm`).
     pub reauth_window: i64,
@@ -232,6 +243,9 @@ impl Default for LoginSettings {
             security_webhook: None,
             redis_url: None,
             redis_timeout_ms: 100,
+            redis_ca_file: None,
+            redis_cert_file: None,
+            redis_key_file: None,
             reauth_window: d.reauth_window_secs,
         }
     }
@@ -539,6 +553,26 @@ impl Settings {
         if !(1..=5_000).contains(&g.redis_timeout_ms) {
             return bad("login.redis_timeout_ms", "must be between 1 and 5000");
         }
+        if g.redis_cert_file.is_some() != g.redis_key_file.is_some() {
+            return bad(
+                "login.redis_cert_file",
+                "redis_cert_file and redis_key_file must be set together",
+            );
+        }
+        if g.redis_cert_file.is_some() && g.redis_ca_file.is_none() {
+            return bad(
+                "login.redis_cert_file",
+                "needs login.redis_ca_file (the CA of the Redis server)",
+            );
+        }
+        if g.redis_ca_file.is_some()
+            && !g
+                .redis_url
+                .as_ref()
+                .is_some_and(|u| u.0.starts_with("rediss://"))
+        {
+            return bad("login.redis_ca_file", "needs a rediss:// login.redis_url");
+        }
         if !(60..=86_400).contains(&g.reauth_window) {
             return bad(
                 "login.reauth_window",
@@ -593,6 +627,12 @@ impl Settings {
                 rampart_idp::config::SharedThrottleConfig {
                     url: url.0.clone(),
                     timeout: std::time::Duration::from_millis(g.redis_timeout_ms),
+                    tls: g.redis_ca_file.clone().map(|ca_file| {
+                        rampart_idp::config::RedisTlsFiles {
+                            ca_file,
+                            client: g.redis_cert_file.clone().zip(g.redis_key_file.clone()),
+                        }
+                    }),
                 }
             }),
         };
@@ -615,6 +655,9 @@ fn known_keys() -> Vec<(String, Vec<String>)> {
             if section == "login" {
                 keys.push("security_webhook".to_owned());
                 keys.push("redis_url".to_owned());
+                keys.extend(
+                    ["redis_ca_file", "redis_cert_file", "redis_key_file"].map(str::to_owned),
+                );
             }
             if section == "database" {
                 keys.push("url".to_owned());
@@ -823,6 +866,54 @@ mod tests {
             let err = Settings::load_with_env(None, env(&[(name, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{name}={value}: {err}");
             assert!(!err.to_string().contains("u:p"), "{err}");
+        }
+    }
+
+    #[test]
+    fn login_redis_tls_files_are_mapped_and_checked() {
+        let tls = [
+            ("RAMPART_LOGIN_REDIS_URL", "rediss://10.0.0.5:6380"),
+            ("RAMPART_LOGIN_REDIS_CA_FILE", "/etc/rampart/redis-ca.pem"),
+            ("RAMPART_LOGIN_REDIS_CERT_FILE", "/etc/rampart/auth.pem"),
+            ("RAMPART_LOGIN_REDIS_KEY_FILE", "/etc/rampart/auth.key"),
+        ];
+        let s = Settings::load_with_env(None, env(&tls)).unwrap();
+        let shared = s
+            .idp_config("https://idp.test".into())
+            .people
+            .shared_throttle
+            .expect("shared throttle");
+        let files = shared.tls.expect("tls files");
+        assert_eq!(files.ca_file, PathBuf::from("/etc/rampart/redis-ca.pem"));
+        assert_eq!(
+            files.client,
+            Some((
+                PathBuf::from("/etc/rampart/auth.pem"),
+                PathBuf::from("/etc/rampart/auth.key")
+            ))
+        );
+        // A certificate without its key; a certificate without the CA; a CA for plain redis://.
+        for (drop, replace, key) in [
+            (3, None, "login.redis_cert_file"),
+            (1, None, "login.redis_cert_file"),
+            (
+                4,
+                Some(("RAMPART_LOGIN_REDIS_URL", "redis://10.0.0.5:6379")),
+                "login.redis_ca_file",
+            ),
+        ] {
+            let mut vars: Vec<(&str, &str)> = tls
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != drop)
+                .map(|(_, v)| *v)
+                .collect();
+            if let Some(r) = replace {
+                vars.retain(|(n, _)| *n != r.0);
+                vars.push(r);
+            }
+            let err = Settings::load_with_env(None, env(&vars)).unwrap_err();
+            assert!(err.to_string().contains(key), "{vars:?}: {err}");
         }
     }
 }
