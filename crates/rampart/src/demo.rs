@@ -1,6 +1,7 @@
 //! `rampart serve --demo`: a working system in one command for a newcomer — the
-//! authorization server, a gateway, a small echo service behind it, demo clients, and the
-//! `curl` commands that show an allowed call, a 401, a 403 and a 429.
+//! authorization server, a gateway with a Cedar policy, a small echo service behind it, demo
+//! clients, and the `curl` commands that show an allowed call, a 401, a 403 (missing scope), a
+//! 403 (refused by the policy) and a 429.
 
 use std::net::SocketAddr;
 
@@ -45,6 +46,8 @@ pub async fn run(args: DataArgs, listen: Option<SocketAddr>) -> Result<(), Strin
 
     let issuer = format!("https://{listen}");
     let dir = data.path.display().to_string();
+    let policy_path = data.path.join("demo-policies.cedar");
+    crate::dev_tls::write_atomic(&policy_path, DEMO_POLICIES.as_bytes(), 0o600)?;
     let config = format!(
         r#"# Written by `rampart serve --demo`; overwritten on every demo start.
 [server]
@@ -74,7 +77,11 @@ upstreams = ["http://{upstream}"]
 auth = ["jwt"]
 audience = "{AUDIENCE}"
 require_scopes = ["orders:admin"]
-"#
+
+[gateway.policy]
+file = "{policies}"
+"#,
+        policies = policy_path.display()
     );
     let config_path = data.path.join("demo.toml");
     crate::dev_tls::write_atomic(&config_path, config.as_bytes(), 0o600)?;
@@ -92,8 +99,10 @@ Try it (in another shell):
   curl --cacert {ca} -H "Authorization: Bearer $TOKEN" https://127.0.0.1:{gateway_port}/orders/42
   # no token (401)
   curl -i --cacert {ca} https://127.0.0.1:{gateway_port}/orders/42
-  # missing scope orders:admin (403)
+  # missing scope orders:admin (403 insufficient_scope)
   curl -i --cacert {ca} -H "Authorization: Bearer $TOKEN" https://127.0.0.1:{gateway_port}/admin
+  # a write the Cedar policy does not permit to readers (403 access_denied; see {dir}/demo-policies.cedar)
+  curl -i --cacert {ca} -X POST -H "Authorization: Bearer $TOKEN" https://127.0.0.1:{gateway_port}/orders/42
   # rate limit: 5 then 1 per second (429)
   for i in $(seq 8); do curl -s -o /dev/null -w "%{{http_code}}\n" --cacert {ca} \
       -H "Authorization: Bearer $TOKEN" https://127.0.0.1:{gateway_port}/orders; done
@@ -114,6 +123,18 @@ Try it (in another shell):
     };
     crate::serve::run(args, Some(listen)).await
 }
+
+/// The demo's policies: readers may read orders, only admins may change them.
+const DEMO_POLICIES: &str = r#"// Written by `rampart serve --demo`; overwritten on every demo start.
+// Check with `rampart policy check --file demo-policies.cedar`.
+@id("readers-read-orders")
+permit(principal, action in Rampart::Action::"read", resource == Rampart::Route::"orders")
+when { principal.scopes.contains("orders:read") };
+
+@id("admins-do-anything")
+permit(principal, action, resource)
+when { principal.scopes.contains("orders:admin") };
+"#;
 
 /// Registers (or refreshes the secret of) a demo client and returns its secret.
 async fn demo_client(

@@ -89,7 +89,7 @@ fn demo_port_base() -> u16 {
 }
 
 #[tokio::test]
-async fn demo_shows_allowed_401_403_and_429() {
+async fn demo_shows_allowed_401_403_policy_403_and_429() {
     use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let base = demo_port_base();
@@ -153,6 +153,17 @@ async fn demo_shows_allowed_401_403_and_429() {
     assert_eq!(echo["headers"]["x-rampart-subject"], "demo-reader");
     assert_eq!(get("/orders/42", false).await.unwrap().status(), 401);
     assert_eq!(get("/admin", true).await.unwrap().status(), 403);
+    // The demo's Cedar policy lets readers read, not write.
+    let (status, refused) = common::status_json(
+        http.post(format!("{gw}/orders/42"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(refused["error"], "access_denied");
     let mut saw_429 = false;
     for _ in 0..8 {
         if get("/orders", true).await.unwrap().status() == 429 {
