@@ -198,6 +198,17 @@ check(started - 5 <= claims["auth_time"] <= time.time() + 5, "auth_time is this 
 check(claims.get("email"), "email claim (scope email)", dict(claims))
 check(isinstance(claims.get("amr"), list) and claims["amr"], "amr", claims.get("amr"))
 alg = claims.header["alg"]
+
+# The access token is a JWT too (RFC 9068): verified with the same JWKS, and it carries the
+# user's roles and groups (RFC 9068 §7.2.1.1) for resource servers.
+access = JsonWebToken(["EdDSA", "ES256", "RS256"]).decode(
+    token["access_token"], key=jwks,
+    claims_options={"iss": {"essential": True, "value": issuer}, "sub": essential,
+                    "exp": essential, "client_id": {"essential": True, "value": client_id}},
+)
+access.validate(leeway=5)
+check(access.header.get("typ") == "at+jwt", "access token typ", access.header)
+check(access["sub"] == claims["sub"], "access token sub", access["sub"])
 check(alg in id_token_algs, "alg advertised", alg)
 
 # A forged ID token fails the same checks.
@@ -297,5 +308,6 @@ check(after.status_code == 303 and urlsplit(urljoin(after.url, after.headers["Lo
       "signed out: the next authorization asks to sign in", after.headers.get("Location"))
 
 print(json.dumps({"ok": True, "sub": claims["sub"], "email": claims["email"], "amr": claims["amr"],
+                  "access_roles": access.get("roles"), "access_groups": access.get("groups"),
                   "acr": claims.get("acr"), "alg": alg, "consent": True, "refresh_rotated": True,
                   "refreshed_id_token": "id_token" in refreshed, "logout": True, "browser": seen}))

@@ -103,6 +103,10 @@ fn create_user(server: &Server, username: &str, email: &str, name: &str) -> Stri
             email,
             "--name",
             name,
+            "--role",
+            "reviewer",
+            "--group",
+            "navy",
             "--password-stdin",
             "--json",
         ],
@@ -255,6 +259,17 @@ fn authlib_runs_the_code_flow_with_consent_refresh_and_logout() {
     assert_eq!(summary["alg"], "RS256", "{summary}");
     assert_eq!(summary["consent"], true, "{summary}");
     assert_eq!(summary["logout"], true, "{summary}");
+    // The access token, verified by Authlib, carries the user's roles and groups.
+    assert_eq!(
+        summary["access_roles"],
+        serde_json::json!(["reviewer"]),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["access_groups"],
+        serde_json::json!(["navy"]),
+        "{summary}"
+    );
     // Third party: sign-in page, then the consent page, then back to the client.
     let trail: Vec<&str> = summary["browser"]
         .as_array()
