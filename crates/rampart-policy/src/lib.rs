@@ -72,6 +72,9 @@ pub const SCHEMA: &str = r#"namespace Rampart {
 /// Methods with an action of their own; any other method is `Rampart::Action::"OTHER"`.
 const NAMED_METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
 
+/// Longest policy id (`@id`), characters.
+pub const MAX_ID_LEN: usize = 128;
+
 /// Largest policy file accepted, bytes.
 pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
 
@@ -91,6 +94,10 @@ pub enum PolicyError {
     /// Two policies have the same `@id`.
     #[error("two policies have the id {0:?}")]
     DuplicateId(String),
+    /// An `@id` that is empty, longer than [`MAX_ID_LEN`] or has a comma or a control
+    /// character (ids are listed comma-separated in audit lines).
+    #[error("policy id {0:?}: 1 to 128 characters, no comma or control character")]
+    BadId(String),
     /// The file is larger than [`MAX_POLICY_BYTES`].
     #[error("the policy file is larger than {MAX_POLICY_BYTES} bytes")]
     TooLarge,
@@ -254,6 +261,12 @@ impl Policies {
             let id = policy
                 .annotation("id")
                 .map_or_else(|| policy.id().to_string(), str::to_owned);
+            if id.is_empty()
+                || id.chars().count() > MAX_ID_LEN
+                || id.chars().any(|c| c == ',' || c.is_control())
+            {
+                return Err(PolicyError::BadId(id.chars().take(MAX_ID_LEN).collect()));
+            }
             if ids.contains(&id) {
                 return Err(PolicyError::DuplicateId(id));
             }

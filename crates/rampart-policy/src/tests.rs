@@ -267,6 +267,18 @@ fn templates_duplicate_ids_and_huge_files_are_refused() {
         ),
         Err(PolicyError::DuplicateId(id)) if id == "a"
     ));
+    for bad in ["", "a,b", "line\nbreak"] {
+        let source = format!("@id({bad:?}) permit(principal, action, resource);");
+        assert!(
+            matches!(Policies::parse(&source), Err(PolicyError::BadId(_))),
+            "{source}"
+        );
+    }
+    let long = format!(
+        "@id({:?}) permit(principal, action, resource);",
+        "x".repeat(129)
+    );
+    assert!(matches!(Policies::parse(&long), Err(PolicyError::BadId(_))));
     let huge = "//".repeat(MAX_POLICY_BYTES);
     assert!(matches!(Policies::parse(&huge), Err(PolicyError::TooLarge)));
 }
