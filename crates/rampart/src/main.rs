@@ -229,7 +229,7 @@ mod tests {
         else {
             panic!("{parsed:?}");
         };
-        assert_eq!(args.subject, id);
+        assert_eq!(args.subject.as_deref(), Some(id));
         assert_eq!(args.client_id.as_deref(), Some(id));
         assert!(args.json);
     }

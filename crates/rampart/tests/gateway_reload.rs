@@ -496,6 +496,13 @@ async fn cedar_policies_decide_reload_with_their_file_and_explain_from_the_cli()
     let decision: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(decision["decision"], "allow");
     assert_eq!(decision["policies"][0], "orders-reader");
+    // The client's real token gives the caller (read, not verified, by the CLI).
+    let (code, out, err) = policy_cli(&[
+        "explain", "--config", config, "--route", "orders", "--token", &f.token, "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let decision: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(decision["policies"][0], "orders-reader");
     let (code, out, _) = explain("DELETE");
     assert_eq!(code, 2, "{out}");
     let decision: serde_json::Value = serde_json::from_str(&out).unwrap();
