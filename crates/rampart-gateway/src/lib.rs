@@ -47,6 +47,7 @@ mod header_value;
 pub mod health;
 pub mod identity;
 pub mod idle;
+mod log_limit;
 pub mod metrics;
 pub mod path;
 pub mod policy;

@@ -10,9 +10,8 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::{Request, StatusCode};
 use rampart_guard::Principal;
@@ -23,6 +22,7 @@ use tower::{Layer, Service};
 use crate::config::ConfigError;
 use crate::context::{BoxBody, BoxFuture, ClientIp};
 use crate::error::{error_response, internal};
+use crate::log_limit::LogLimit;
 use crate::route::{Route, request_host};
 
 /// The `[gateway.policy]` table.
@@ -60,6 +60,13 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
 /// comma-separated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyIds(pub Arc<str>);
+
+impl PolicyIds {
+    /// The ids that decided `verdict`; none when no policy applied.
+    fn of(verdict: &Verdict) -> Option<PolicyIds> {
+        (!verdict.policies.is_empty()).then(|| PolicyIds(Arc::from(verdict.policies.join(","))))
+    }
+}
 
 /// The policy layer; passes every request through when no policy is configured.
 #[derive(Debug, Clone, Default)]
@@ -126,28 +133,19 @@ fn denied(verdict: &Verdict) -> http::Response<BoxBody> {
         "the request is not permitted by policy",
         verdict.reason.label(),
     );
-    if !verdict.policies.is_empty() {
-        resp.extensions_mut()
-            .insert(PolicyIds(Arc::from(verdict.policies.join(","))));
+    if let Some(ids) = PolicyIds::of(verdict) {
+        resp.extensions_mut().insert(ids);
     }
     resp
 }
 
-/// Unix second of the last warning about failing policies.
-static LAST_ERROR_WARNING: AtomicU64 = AtomicU64::new(0);
-/// Seconds between two such warnings (every failure is counted in the metric).
-const ERROR_WARNING_INTERVAL: u64 = 10;
+/// Warnings about failing policies, shared by every pipeline.
+static POLICY_ERROR_WARNINGS: LogLimit = LogLimit::new();
+/// Time between two such warnings (every failure is counted in the metric).
+const ERROR_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 fn warn_policy_errors(route: &str, errors: &[String]) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_ERROR_WARNING.load(Ordering::Relaxed);
-    if now >= last + ERROR_WARNING_INTERVAL
-        && LAST_ERROR_WARNING
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
+    if POLICY_ERROR_WARNINGS.ready(ERROR_WARNING_INTERVAL) {
         tracing::warn!(
             route,
             errors = %errors.join("; "),
@@ -212,11 +210,13 @@ where
             let resp = denied(&verdict);
             return Box::pin(async move { Ok(resp) });
         }
-        let ids = PolicyIds(Arc::from(verdict.policies.join(",")));
+        let ids = PolicyIds::of(&verdict);
         let fut = self.inner.call(req);
         Box::pin(async move {
             let mut resp = fut.await?;
-            resp.extensions_mut().insert(ids);
+            if let Some(ids) = ids {
+                resp.extensions_mut().insert(ids);
+            }
             Ok(resp)
         })
     }

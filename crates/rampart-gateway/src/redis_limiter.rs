@@ -38,6 +38,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::{ClientTlsFiles, ConfigError, RateLimitConfig};
+use crate::log_limit::LogLimit;
 use crate::proxy::now_ms;
 use crate::ratelimit::{LocalRateLimiter, RateCheck, RateDecision, RateLimiter};
 
@@ -129,8 +130,8 @@ struct Inner {
     timeout: Duration,
     /// Redis is skipped until then ([`now_ms`]).
     skip_until: AtomicU64,
-    /// When a warning was last logged ([`now_ms`] + 1; 0 = never).
-    last_warning: AtomicU64,
+    /// Warnings about Redis, at most every [`LOG_EVERY`].
+    warnings: LogLimit,
     /// A fallback happened since Redis last answered.
     degraded: AtomicBool,
 }
@@ -209,7 +210,7 @@ impl RedisRateLimiter {
                 script: redis::Script::new(SCRIPT),
                 timeout,
                 skip_until: AtomicU64::new(0),
-                last_warning: AtomicU64::new(0),
+                warnings: LogLimit::new(),
                 degraded: AtomicBool::new(false),
             }),
         })
@@ -276,19 +277,7 @@ impl Inner {
             now.saturating_add(u64::try_from(RETRY_AFTER.as_millis()).unwrap_or(u64::MAX)),
             Ordering::Relaxed,
         );
-        let last = self.last_warning.load(Ordering::Relaxed);
-        let every = u64::try_from(LOG_EVERY.as_millis()).unwrap_or(u64::MAX);
-        if (last == 0 || now.saturating_add(1) >= last.saturating_add(every))
-            && self
-                .last_warning
-                .compare_exchange(
-                    last,
-                    now.saturating_add(1),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
+        if self.warnings.ready(LOG_EVERY) {
             tracing::warn!(
                 error = %error,
                 "Redis rate limiter unavailable: each replica limits on its own until Redis \

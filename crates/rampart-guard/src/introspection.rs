@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use rampart_token::MAX_LABELS;
 use reqwest::Client;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -72,9 +73,6 @@ struct Response {
     #[serde(default)]
     groups: Vec<String>,
 }
-
-/// Most `roles` or `groups` accepted in an introspection response.
-const MAX_LABELS: usize = 64;
 
 /// Parses an introspection response body.
 pub(crate) fn parse_response(body: &[u8]) -> Result<Introspected, FetchError> {

@@ -116,6 +116,14 @@ pub enum CallerKind {
 }
 
 impl CallerKind {
+    /// Its Cedar entity type: `Rampart::User` or `Rampart::Client`.
+    pub fn entity_type(self) -> &'static str {
+        match self {
+            CallerKind::User => "Rampart::User",
+            CallerKind::Client => "Rampart::Client",
+        }
+    }
+
     /// A user when the token names a client application other than its subject; otherwise a
     /// client (client credentials, an API key, a client certificate).
     pub fn of(subject: &str, client_id: Option<&str>) -> Self {
@@ -530,8 +538,8 @@ impl Names {
             Ok(Action { uid, entities })
         };
         Ok(Self {
-            user: name("Rampart::User")?,
-            client: name("Rampart::Client")?,
+            user: name(CallerKind::User.entity_type())?,
+            client: name(CallerKind::Client.entity_type())?,
             role: name("Rampart::Role")?,
             group: name("Rampart::Group")?,
             route: name("Rampart::Route")?,

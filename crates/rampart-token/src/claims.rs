@@ -50,8 +50,9 @@ pub struct AccessClaims {
     pub groups: Vec<String>,
 }
 
-/// Most `roles` or `groups` accepted in a token.
-pub(crate) const MAX_LABELS: usize = 64;
+/// Most `roles` or `groups` accepted in a token (and, by the guard, in an introspection
+/// response).
+pub const MAX_LABELS: usize = 64;
 
 /// Claims of a client authentication assertion (RFC 7523 `private_key_jwt`).
 #[derive(Clone, Debug, Deserialize)]

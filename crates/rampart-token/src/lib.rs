@@ -22,7 +22,7 @@ mod keys;
 pub mod paseto;
 mod verify;
 
-pub use claims::{AccessClaims, AssertionClaims};
+pub use claims::{AccessClaims, AssertionClaims, MAX_LABELS};
 pub use error::TokenError;
 pub use id_token::{IdTokenClaims, issue_id_token, read_id_token_hint, token_hash};
 pub use issue::issue;

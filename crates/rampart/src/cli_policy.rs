@@ -250,10 +250,7 @@ pub fn policy(command: PolicyCommand) -> Result<ExitCode, String> {
                 host: &host,
                 client_ip: ip,
             });
-            let principal = match kind {
-                CallerKind::User => "Rampart::User",
-                CallerKind::Client => "Rampart::Client",
-            };
+            let principal = kind.entity_type();
             if json {
                 let out = serde_json::json!({
                     "decision": if verdict.allowed() { "allow" } else { "deny" },
