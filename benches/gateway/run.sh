@@ -12,7 +12,8 @@
 # Env: IDLE_CONNS (default 10000; 0 skips that part), RAMPART_BIN (use this binary, no build),
 # KEEP_TMP=1 (keep the temp dir with configs, logs and the audit log), NO_OHA=1 (skip the
 # half-load part), HALF_ROUNDS=N (rounds of (b) and (c) at half load, default 3),
-# PERF_OUT=FILE (record `perf record --call-graph dwarf` of the gateway during its peak run;
+# PERF_OUT=FILE (record `perf record --call-graph dwarf` of the gateway during its peak run, and
+# with BARE=1 of the bare proxy's into FILE.bare;
 # PERF_CALL_GRAPH=none records flat samples, small files; another value replaces dwarf,16384),
 # CALLGRIND=N (instead of the load runs: run the gateway under valgrind's callgrind, send 300
 # warm-up then N sequential requests on one connection, print instructions per request;
@@ -25,7 +26,10 @@
 # upstream and the authorization server on CPU 0: the proxy's own throughput and latency,
 # without the load generator taking CPU from it),
 # POLICY=1 ((c) also decides every request with Cedar policies: [gateway.policy] with a read
-# permit on the scope, a client's write permit and a forbid on the client address).
+# permit on the scope, a client's write permit and a forbid on the client address),
+# BARE=1 (also runs (d): crates/rampart/examples/bare_proxy.rs, a TLS reverse proxy of hyper 1 +
+# tokio-rustls + hyper's client alone, no checks and no log, the floor of the gateway's stack;
+# it gets the same requests as (c), token included; BARE_BIN=path uses that binary, no build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -41,10 +45,14 @@ oha=$(command -v oha || true)
 [ -z "$oha" ] && [ -x "$HOME/.cargo/bin/oha" ] && oha=$HOME/.cargo/bin/oha
 # RAMPART_BIN=path skips the build (e.g. while the work tree does not compile).
 if [ -z "${RAMPART_BIN:-}" ]; then cargo build --release --quiet -p rampart; fi
+if [ -n "${BARE:-}" ] && [ -z "${BARE_BIN:-}" ]; then
+  cargo build --release --quiet -p rampart --example bare_proxy
+fi
 here=benches/gateway
 dir=$(mktemp -d)
 # A private copy, so that a rebuild during the run does not swap the binary under it.
 cp "${RAMPART_BIN:-target/release/rampart}" "$dir/rampart"
+[ -n "${BARE:-}" ] && cp "${BARE_BIN:-target/release/examples/bare_proxy}" "$dir/bare_proxy"
 bin=$dir/rampart
 pids=()
 cleanup() {
@@ -202,6 +210,14 @@ for _ in $(seq 600); do grep -q "^gateway admin:" "$dir/gateway-audit.log" 2>/de
 wait_port "$gw_port"
 wait_port "$up_port"
 wait_port "$px_port"
+if [ -n "${BARE:-}" ]; then
+  bare_port=$(freeport)
+  "$dir/bare_proxy" "127.0.0.1:$bare_port" "127.0.0.1:$up_port" "$dir/nginx.crt" "$dir/nginx.key" \
+    "$( [ -n "${PIN:-}" ] && echo 1 || nproc)" > "$dir/bare.log" 2>&1 &
+  pids+=($!)
+  bare_pid=$!
+  wait_port "$bare_port"
+fi
 
 loadgen=()
 if [ -n "${PIN:-}" ]; then
@@ -212,7 +228,7 @@ if [ -n "${PIN:-}" ]; then
     done
   }
   pin 0 "${pids[@]}"
-  pin 1 "$gw_pid" "$px_pid"
+  pin 1 "$gw_pid" "$px_pid" ${bare_pid:-}
   loadgen=(taskset -c 0)
 fi
 
@@ -225,6 +241,7 @@ check() { # name url [bearer]: one request must give 200
   [ "$code" = 200 ] || { echo "setup $1: $2 answered $code, not 200" >&2; cat "$dir/gateway.err" >&2; exit 1; }
 }
 check a "$url_a"; check b "$url_b"; check c "$url_c" "$token"
+[ -n "${BARE:-}" ] && url_d="https://127.0.0.1:$bare_port/orders/1" && check d "$url_d" "$token"
 code=$(curl -sk -o /dev/null -w '%{http_code}' "$url_c")
 [ "$code" = 401 ] || { echo "gateway without a token answered $code, not 401" >&2; exit 1; }
 
@@ -288,16 +305,18 @@ print(total * 1000 // tick)
 PY
 }
 declare -A front
-front[a]=$up_pid; front[b]=$px_pid; front[c]=$gw_pid
+front[a]=$up_pid; front[b]=$px_pid; front[c]=$gw_pid; front[d]=${bare_pid:-}
 run_wrk() { # name url bearer
   BEARER=$3 "${loadgen[@]}" wrk -t1 -c"$conns" -d2s -s $here/report.lua "$2" > /dev/null
   local out c0 u0 c1 u1 s0 s1
   c0=$(cpu_ms "${front[$1]}"); u0=$(cpu_ms "$up_pid"); s0=$(cpu_ms "${front[$1]}" system)
   local perf_pid=""
-  if [ "$1" = c ] && [ -n "${PERF_OUT:-}" ]; then
+  if { [ "$1" = c ] || [ "$1" = d ]; } && [ -n "${PERF_OUT:-}" ]; then
     local graph=(--call-graph "${PERF_CALL_GRAPH:-dwarf,16384}")
     [ "${PERF_CALL_GRAPH:-}" = none ] && graph=()
-    perf record -F 499 "${graph[@]}" -o "$PERF_OUT" -p "$gw_pid" -- sleep "$secs" 2> /dev/null &
+    local perf_file=$PERF_OUT
+    [ "$1" = d ] && perf_file=$PERF_OUT.bare
+    perf record -F 499 "${graph[@]}" -o "$perf_file" -p "${front[$1]}" -- sleep "$secs" 2> /dev/null &
     perf_pid=$!
   fi
   out=$(BEARER=$3 timeout $((secs + 30)) "${loadgen[@]}" wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s -s $here/report.lua "$2")
@@ -318,13 +337,19 @@ echo "== peak (closed loop, wrk)"
 run_wrk a "$url_a" ""
 run_wrk b "$url_b" ""
 run_wrk c "$url_c" "$token"
+setups="a b c"
+if [ -n "${BARE:-}" ]; then run_wrk d "$url_d" "$token"; setups="a b c d"; fi
 kill -0 "$gw_pid" 2>/dev/null || { echo "GATEWAY DIED" >&2; cat "$dir/gateway.err" >&2; exit 1; }
 printf '%-28s %10s %9s %9s\n' setup "req/s" "p50 ms" "p99 ms"
-for s in a b c; do
-  case $s in a) n="(a) upstream direct, HTTP";; b) n="(b) nginx proxy, TLS";; c) n="(c) rampart gateway, TLS+JWT";; esac
+for s in $setups; do
+  case $s in a) n="(a) upstream direct, HTTP";; b) n="(b) nginx proxy, TLS";; c) n="(c) rampart gateway, TLS+JWT";;
+    d) n="(d) bare hyper proxy, TLS";; esac
   printf '%-28s %10s %9.2f %9.2f\n' "$n" "${rps[$s]}" "$(echo "${p50[$s]}/1000" | bc -l)" "$(echo "${p99[$s]}/1000" | bc -l)"
 done
 echo "ratio (c)/(b) req/s: $(echo "scale=3; ${rps[c]}/${rps[b]}" | bc)   (c)/(a): $(echo "scale=3; ${rps[c]}/${rps[a]}" | bc)"
+if [ -n "${BARE:-}" ]; then
+  echo "ratio (d)/(b) req/s: $(echo "scale=3; ${rps[d]}/${rps[b]}" | bc)   (c)/(d): $(echo "scale=3; ${rps[c]}/${rps[d]}" | bc)"
+fi
 audit_lines=$(wc -l < "$dir/gateway-audit.log")
 echo "gateway audit log: $audit_lines lines; $(curl -s "http://127.0.0.1:$adm_port/metrics" | grep -E '^rampart_gateway_audit_dropped_total' || echo 'rampart_gateway_audit_dropped_total absent (nothing dropped)')"
 echo "gateway stderr: $(grep -c . "$dir/gateway.err" || true) lines$(grep -m3 -iE 'error|panic' "$dir/gateway.err" | sed 's/^/ | /' || true)"

@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 use crate::connection::{TrustedProxies, canonical};
 use crate::context::{BoxBody, BoxFuture, ConnectionInfo};
 use crate::error::internal;
-use crate::header_value::formatted_value;
+use crate::header_value::address_value;
 use crate::route::Route;
 
 /// Identity headers always removed from inbound requests.
@@ -56,8 +56,9 @@ const X_RAMPART_AUTH: HeaderName = HeaderName::from_static("x-rampart-auth");
 const X_RAMPART_ROLES: HeaderName = HeaderName::from_static("x-rampart-roles");
 const X_RAMPART_GROUPS: HeaderName = HeaderName::from_static("x-rampart-groups");
 
-/// [`HOP_BY_HOP`] as header names, parsed once.
-const HOP_BY_HOP_NAMES: [HeaderName; 6] = [
+/// [`HOP_BY_HOP`] as header names, parsed once. A `static`, not a `const`: a `const` array
+/// was built and dropped again at every use, once per header of every request.
+static HOP_BY_HOP_NAMES: [HeaderName; 6] = [
     header::CONNECTION,
     KEEP_ALIVE,
     header::TE,
@@ -143,7 +144,7 @@ impl IdentityLayer {
             Vec::new()
         };
         let xff = if existing.is_empty() {
-            formatted_value(peer)
+            address_value(peer)
         } else {
             HeaderValue::from_str(&format!("{}, {peer}", existing.join(", "))).ok()
         };

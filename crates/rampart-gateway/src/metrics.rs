@@ -10,6 +10,8 @@
 //! `rampart_gateway_upstream_healthy{route,upstream}` (gauge, routes with a health check),
 //! `rampart_gateway_ratelimit_redis_fallback_total{route,cause}`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -92,6 +94,57 @@ fn status_label(status: http::StatusCode) -> metrics::SharedString {
     }
 }
 
+/// Most (route, status, decision) handles a thread keeps; past that the registry is asked.
+const MAX_CACHED_HANDLES: usize = 1024;
+
+/// The series one request updates.
+#[derive(Clone)]
+struct RequestHandles {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// What a request's series are known by: route id, status code, allowed.
+type SeriesKey = (Option<Arc<str>>, u16, bool);
+
+thread_local! {
+    /// Handles by (route, status, allowed), so that a request does not build label sets and
+    /// look them up in the registry (hashing and comparing every label) for each series.
+    /// Keyed by the route's id, not its `Arc`, so a reload with the same ids finds them again.
+    static HANDLES: RefCell<HashMap<SeriesKey, RequestHandles>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The handles of `rampart_gateway_requests_total{route,status,decision}` and
+/// `rampart_gateway_request_duration_seconds{route}` for one request's labels.
+fn request_handles(
+    route: Option<&Arc<str>>,
+    status: http::StatusCode,
+    allowed: bool,
+) -> RequestHandles {
+    let key: SeriesKey = (route.cloned(), status.as_u16(), allowed);
+    if let Some(handles) = HANDLES.with_borrow(|h| h.get(&key).cloned()) {
+        return handles;
+    }
+    // Labels without allocations: the route id shared, the status code static.
+    let route = route.map_or(metrics::SharedString::const_str("none"), |r| {
+        metrics::SharedString::from_shared(Arc::clone(r))
+    });
+    let handles = RequestHandles {
+        requests: metrics::counter!("rampart_gateway_requests_total",
+            "route" => route.clone(),
+            "status" => status_label(status),
+            "decision" => if allowed { "allow" } else { "deny" }),
+        duration: metrics::histogram!("rampart_gateway_request_duration_seconds", "route" => route),
+    };
+    HANDLES.with_borrow_mut(|h| {
+        if h.len() < MAX_CACHED_HANDLES {
+            h.insert(key, handles.clone());
+        }
+    });
+    handles
+}
+
 /// See [`MetricsLayer`].
 #[derive(Debug, Clone)]
 pub struct Metrics<S> {
@@ -120,29 +173,14 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await?;
-            // Labels without allocations: the route id shared, the status code static.
-            let route = resp
-                .extensions()
-                .get::<RouteId>()
-                .map_or(metrics::SharedString::const_str("none"), |r| {
-                    metrics::SharedString::from_shared(Arc::clone(&r.0))
-                });
-            let decision = if resp
+            let allowed = resp
                 .extensions()
                 .get::<Outcome>()
-                .is_some_and(|o| o.allowed)
-            {
-                "allow"
-            } else {
-                "deny"
-            };
-            metrics::counter!("rampart_gateway_requests_total",
-                "route" => route.clone(),
-                "status" => status_label(resp.status()),
-                "decision" => decision)
-            .increment(1);
-            metrics::histogram!("rampart_gateway_request_duration_seconds", "route" => route)
-                .record(started.elapsed().as_secs_f64());
+                .is_some_and(|o| o.allowed);
+            let route = resp.extensions().get::<RouteId>().map(|r| &r.0);
+            let handles = request_handles(route, resp.status(), allowed);
+            handles.requests.increment(1);
+            handles.duration.record(started.elapsed().as_secs_f64());
             Ok(resp)
         })
     }

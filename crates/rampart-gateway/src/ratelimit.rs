@@ -18,14 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderName, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use rampart_guard::Principal;
 use tower::{Layer, Service};
 
 use crate::config::RateLimitConfig;
 use crate::context::{ApiKeyFingerprint, BoxBody, BoxFuture, ClientIp};
 use crate::error::{error_response, internal};
-use crate::header_value::formatted_value;
 use crate::route::Route;
 
 /// Most keys tracked per route by [`LocalRateLimiter`]; when full after purging idle keys, new
@@ -216,10 +215,7 @@ const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remai
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 fn set_num(h: &mut HeaderMap, name: HeaderName, v: u64) {
-    // A u64 always formats to a valid value.
-    if let Some(value) = formatted_value(v) {
-        h.insert(name, value);
-    }
+    h.insert(name, HeaderValue::from(v));
 }
 
 /// The rate-limit layer (see the module docs).
