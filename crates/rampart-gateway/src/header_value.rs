@@ -1,5 +1,5 @@
-//! Header values written by the gateway itself (addresses), formatted on the stack: the
-//! value's own buffer is the only allocation. (Numbers: `HeaderValue::from(u64)`.)
+//! Header values written by the gateway itself (addresses, numbers), formatted on the stack:
+//! the value's own buffer is the only allocation. (`HeaderValue::from(u64)` allocates twice.)
 
 use std::fmt::Display;
 use std::io::Write;
@@ -18,6 +18,23 @@ pub(crate) fn formatted_value(value: impl Display) -> Option<HeaderValue> {
     write!(rest, "{value}").ok()?;
     let len = MAX_LEN - rest.len();
     HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
+/// `n` in decimal as a header value (the rate-limit headers, three on every limited request),
+/// written digit by digit.
+pub(crate) fn number_value(mut n: u64) -> HeaderValue {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Digits only: always a valid value.
+    HeaderValue::from_bytes(&buf[start..]).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// `ip` as a header value (`X-Forwarded-For`). IPv4 addresses, one on every proxied request,
@@ -75,6 +92,19 @@ mod tests {
             assert_eq!(address_value(parsed).unwrap(), ip, "{ip}");
         }
         assert_eq!(formatted_value("a\nb"), None);
+    }
+
+    #[test]
+    fn numbers_as_display_writes_them() {
+        let mut n = 1u64;
+        for _ in 0..64 {
+            for v in [n - 1, n, n.saturating_add(1)] {
+                assert_eq!(number_value(v), v.to_string().as_str());
+            }
+            n = n.saturating_mul(3);
+        }
+        assert_eq!(number_value(u64::MAX), u64::MAX.to_string().as_str());
+        assert_eq!(number_value(0), "0");
     }
 
     #[test]

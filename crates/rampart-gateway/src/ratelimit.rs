@@ -18,13 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, Request, StatusCode};
 use rampart_guard::Principal;
 use tower::{Layer, Service};
 
 use crate::config::RateLimitConfig;
 use crate::context::{ApiKeyFingerprint, BoxBody, BoxFuture, ClientIp};
 use crate::error::{error_response, internal};
+use crate::header_value::number_value;
 use crate::route::Route;
 
 /// Most keys tracked per route by [`LocalRateLimiter`]; when full after purging idle keys, new
@@ -215,7 +216,7 @@ const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remai
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 fn set_num(h: &mut HeaderMap, name: HeaderName, v: u64) {
-    h.insert(name, HeaderValue::from(v));
+    h.insert(name, number_value(v));
 }
 
 /// The rate-limit layer (see the module docs).
