@@ -27,6 +27,8 @@
 # without the load generator taking CPU from it),
 # POLICY=1 ((c) also decides every request with Cedar policies: [gateway.policy] with a read
 # permit on the scope, a client's write permit and a forbid on the client address),
+# ROUNDS=N (the peak part measures (b), (c) [and (d)] N times, alternating, and prints each
+# round's ratios and their median: on a machine whose speed drifts, ratios of neighbouring runs),
 # BARE=1 (also runs (d): crates/rampart/examples/bare_proxy.rs, a TLS reverse proxy of hyper 1 +
 # tokio-rustls + hyper's client alone, no checks and no log, the floor of the gateway's stack;
 # it gets the same requests as (c), token included; BARE_BIN=path uses that binary, no build).
@@ -334,11 +336,24 @@ run_wrk() { # name url bearer
   p99[$1]=$(echo "$line" | sed -E 's/.*p99_us=([0-9]+).*/\1/')
 }
 echo "== peak (closed loop, wrk)"
-run_wrk a "$url_a" ""
-run_wrk b "$url_b" ""
-run_wrk c "$url_c" "$token"
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+ratio() { echo "scale=3; $1/$2" | bc; }
+rounds=${ROUNDS:-1}
 setups="a b c"
-if [ -n "${BARE:-}" ]; then run_wrk d "$url_d" "$token"; setups="a b c d"; fi
+[ -n "${BARE:-}" ] && setups="a b c d"
+run_wrk a "$url_a" ""
+ratios_cb=(); ratios_db=(); ratios_cd=(); all_b=(); all_c=(); all_d=()
+for round in $(seq "$rounds"); do
+  [ "$rounds" -gt 1 ] && echo "round $round of $rounds:"
+  run_wrk b "$url_b" ""
+  run_wrk c "$url_c" "$token"
+  all_b+=("${rps[b]}"); all_c+=("${rps[c]}"); ratios_cb+=("$(ratio "${rps[c]}" "${rps[b]}")")
+  if [ -n "${BARE:-}" ]; then
+    run_wrk d "$url_d" "$token"
+    all_d+=("${rps[d]}")
+    ratios_db+=("$(ratio "${rps[d]}" "${rps[b]}")"); ratios_cd+=("$(ratio "${rps[c]}" "${rps[d]}")")
+  fi
+done
 kill -0 "$gw_pid" 2>/dev/null || { echo "GATEWAY DIED" >&2; cat "$dir/gateway.err" >&2; exit 1; }
 printf '%-28s %10s %9s %9s\n' setup "req/s" "p50 ms" "p99 ms"
 for s in $setups; do
@@ -346,9 +361,20 @@ for s in $setups; do
     d) n="(d) bare hyper proxy, TLS";; esac
   printf '%-28s %10s %9.2f %9.2f\n' "$n" "${rps[$s]}" "$(echo "${p50[$s]}/1000" | bc -l)" "$(echo "${p99[$s]}/1000" | bc -l)"
 done
-echo "ratio (c)/(b) req/s: $(echo "scale=3; ${rps[c]}/${rps[b]}" | bc)   (c)/(a): $(echo "scale=3; ${rps[c]}/${rps[a]}" | bc)"
+echo "ratio (c)/(b) req/s: $(ratio "${rps[c]}" "${rps[b]}")   (c)/(a): $(ratio "${rps[c]}" "${rps[a]}")"
 if [ -n "${BARE:-}" ]; then
-  echo "ratio (d)/(b) req/s: $(echo "scale=3; ${rps[d]}/${rps[b]}" | bc)   (c)/(d): $(echo "scale=3; ${rps[c]}/${rps[d]}" | bc)"
+  echo "ratio (d)/(b) req/s: $(ratio "${rps[d]}" "${rps[b]}")   (c)/(d): $(ratio "${rps[c]}" "${rps[d]}")"
+fi
+if [ "$rounds" -gt 1 ]; then
+  # Each round's ratio compares setups measured seconds apart; the median of those is what
+  # is left of the machine's drift over the whole run.
+  echo "over $rounds alternating rounds (the table above is the last round):"
+  echo "  (b) req/s ${all_b[*]}; (c) req/s ${all_c[*]}${BARE:+; (d) req/s ${all_d[*]}}"
+  echo "  (c)/(b) per round ${ratios_cb[*]}, median $(median "${ratios_cb[@]}")"
+  if [ -n "${BARE:-}" ]; then
+    echo "  (d)/(b) per round ${ratios_db[*]}, median $(median "${ratios_db[@]}")"
+    echo "  (c)/(d) per round ${ratios_cd[*]}, median $(median "${ratios_cd[@]}")"
+  fi
 fi
 audit_lines=$(wc -l < "$dir/gateway-audit.log")
 echo "gateway audit log: $audit_lines lines; $(curl -s "http://127.0.0.1:$adm_port/metrics" | grep -E '^rampart_gateway_audit_dropped_total' || echo 'rampart_gateway_audit_dropped_total absent (nothing dropped)')"
@@ -382,10 +408,11 @@ print("%.3f %.3f %.0f %s %s" % (p["p50"]*1000, p["p99"]*1000, s["requestsPerSec"
     run_oha c "$url_c" "$token"
     diffs50+=("$(echo "${h50[c]}-${h50[b]}" | bc)"); diffs99+=("$(echo "${h99[c]}-${h99[b]}" | bc)")
   done
-  median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
   echo "added by the gateway over (b) at half load, per round: p50 ${diffs50[*]} ms; p99 ${diffs99[*]} ms"
   echo "median added over (b): p50 $(median "${diffs50[@]}") ms, p99 $(median "${diffs99[@]}") ms;" \
     "last round over (a): p50 $(echo "${h50[c]}-${h50[a]}" | bc) ms, p99 $(echo "${h99[c]}-${h99[a]}" | bc) ms"
+elif [ -n "${NO_OHA:-}" ]; then
+  echo "== half-load latency skipped (NO_OHA)"
 else
   echo "== half-load latency skipped: oha not installed (cargo install --locked oha)"
 fi
