@@ -2,17 +2,13 @@
 //! accepts `rk_good`/`rk_other` as API keys only when asked for introspection alone) and a
 //! real echo upstream.
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use rampart_gateway::authn::api_key_fingerprint;
 use rampart_gateway::{
     AuditRecord, AuditSink, ConnectionInfo, Gateway, GatewayConfig, LocalRateLimiter, RateCheck,
@@ -20,9 +16,12 @@ use rampart_gateway::{
 };
 use rampart_guard::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
+
+mod support;
+
+use support::{TokenTable, echo_server, next_audit, principal};
 
 const API_KEY_ONLY: Accepted = Accepted {
     jwt: false,
@@ -31,82 +30,38 @@ const API_KEY_ONLY: Accepted = Accepted {
     api_key: true,
 };
 
-/// Records every `(credential, accepted)` it is asked about.
-#[derive(Default)]
-struct FakeAuth {
-    calls: Mutex<Vec<(String, Accepted)>>,
-}
+/// Every `(credential, accepted)` the authenticator was asked about.
+type Calls = Arc<Mutex<Vec<(String, Accepted)>>>;
 
-#[async_trait::async_trait]
-impl Authenticator for FakeAuth {
-    async fn authenticate(
-        &self,
-        token: &str,
-        audience: &str,
-        accepted: Accepted,
-    ) -> Result<Arc<Principal>, AuthError> {
-        self.calls
-            .lock()
-            .expect("lock")
-            .push((token.to_owned(), accepted));
-        let principal = |sub: &str, method| Principal {
-            roles: Vec::new(),
-            groups: Vec::new(),
-            subject: sub.into(),
-            client_id: Some(format!("{sub}-client")),
-            scopes: vec!["orders:read".into()],
-            audiences: vec![audience.into()],
-            issuer: "https://issuer.test".into(),
-            expires_at: i64::MAX,
-            token_id: None,
-            method,
-        };
-        match token {
-            "rk_good" | "rk_other" if accepted == API_KEY_ONLY => {
-                Ok(Arc::new(principal(&token[3..], AuthMethod::Introspection)))
-            }
-            "jwt_good" if accepted.jwt => Ok(Arc::new(principal("alice", AuthMethod::Jwt))),
-            "rk_down" => Err(AuthError::Unavailable),
-            "jwt_good" | "rk_good" | "rk_other" => Err(AuthError::NotAccepted),
-            _ => Err(AuthError::Inactive),
-        }
-    }
-}
-
-/// An echo upstream: answers JSON `{headers}`, counts hits.
-async fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
+/// Accepts `rk_good`/`rk_other` as API keys (by introspection alone), `jwt_good` as alice's
+/// JWT, and records every call in `calls`.
+fn fake_auth(calls: Calls) -> Arc<dyn Authenticator> {
+    Arc::new(TokenTable(
+        move |token: &str, audience: &str, accepted: Accepted| {
+            calls
+                .lock()
+                .expect("lock")
+                .push((token.to_owned(), accepted));
+            let principal = |sub: &str, method| Principal {
+                method,
+                ..principal(
+                    sub,
+                    Some(&format!("{sub}-client")),
+                    &["orders:read"],
+                    audience,
+                )
             };
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                        for (k, v) in req.headers() {
-                            headers
-                                .entry(k.as_str().to_owned())
-                                .or_default()
-                                .push(v.to_str().unwrap_or("?").to_owned());
-                        }
-                        let body = serde_json::json!({ "headers": headers });
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body.to_string()))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, hits)
+            match token {
+                "rk_good" | "rk_other" if accepted == API_KEY_ONLY => {
+                    Ok(principal(&token[3..], AuthMethod::Introspection))
+                }
+                "jwt_good" if accepted.jwt => Ok(principal("alice", AuthMethod::Jwt)),
+                "rk_down" => Err(AuthError::Unavailable),
+                "jwt_good" | "rk_good" | "rk_other" => Err(AuthError::NotAccepted),
+                _ => Err(AuthError::Inactive),
+            }
+        },
+    ))
 }
 
 /// Records the rate-limit keys it sees, delegating to a real limiter.
@@ -124,7 +79,7 @@ impl RateLimiter for RecordingLimiter {
 
 struct Env {
     gateway: Gateway,
-    auth: Arc<FakeAuth>,
+    calls: Calls,
     hits: Arc<AtomicUsize>,
     limiter: Arc<RecordingLimiter>,
     audit: mpsc::Receiver<AuditRecord>,
@@ -198,13 +153,18 @@ async fn env_with(extra: &str) -> Env {
         ),
         keys: Mutex::new(Vec::new()),
     });
-    let auth = Arc::new(FakeAuth::default());
+    let calls = Calls::default();
     let (sink, audit) = AuditSink::channel(1024);
-    let gateway =
-        Gateway::with_rate_limiter(&config, auth.clone(), sink, limiter.clone()).expect("gateway");
+    let gateway = Gateway::with_rate_limiter(
+        &config,
+        fake_auth(Arc::clone(&calls)),
+        sink,
+        limiter.clone(),
+    )
+    .expect("gateway");
     Env {
         gateway,
-        auth,
+        calls,
         hits,
         limiter,
         audit,
@@ -256,17 +216,13 @@ impl Env {
     }
 
     fn calls(&self) -> Vec<(String, Accepted)> {
-        std::mem::take(&mut *self.auth.calls.lock().expect("lock"))
+        std::mem::take(&mut *self.calls.lock().expect("lock"))
     }
 
     async fn audit_records(&mut self, n: usize) -> Vec<AuditRecord> {
         let mut out = Vec::new();
         for _ in 0..n {
-            let rec = tokio::time::timeout(std::time::Duration::from_secs(5), self.audit.recv())
-                .await
-                .expect("audit record in time")
-                .expect("audit record");
-            out.push(rec);
+            out.push(next_audit(&mut self.audit).await);
         }
         out
     }

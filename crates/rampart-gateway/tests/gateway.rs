@@ -1,154 +1,55 @@
 //! End-to-end tests: the gateway served over plain HTTP on 127.0.0.1:0 in front of real echo
 //! upstreams, with a fake authenticator.
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use rampart_gateway::{AuditSink, ConnectionInfo, Gateway, GatewayConfig};
-use rampart_guard::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
+use rampart_guard::{Accepted, AuthError, Authenticator};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
-struct FakeAuth;
+mod support;
 
-#[async_trait::async_trait]
-impl Authenticator for FakeAuth {
-    async fn authenticate(
-        &self,
-        token: &str,
-        audience: &str,
-        accepted: Accepted,
-    ) -> Result<std::sync::Arc<Principal>, AuthError> {
-        assert!(accepted.jwt, "route accepts jwt");
-        let principal = |scopes: Vec<String>| Principal {
-            // A user's roles and groups come with the scopes that the tests grant.
-            roles: if scopes.is_empty() {
-                Vec::new()
-            } else {
-                vec!["orders-admin".into()]
-            },
-            groups: if scopes.is_empty() {
-                Vec::new()
-            } else {
-                vec!["eng".into(), "ops".into()]
-            },
-            subject: "alice".into(),
-            client_id: Some("app-1".into()),
-            scopes,
-            audiences: vec![audience.into()],
-            issuer: "https://issuer.test".into(),
-            expires_at: i64::MAX,
-            token_id: None,
-            method: AuthMethod::Jwt,
-        };
-        match token {
-            "good" => Ok(std::sync::Arc::new(principal(vec!["orders:read".into()]))),
-            "noscope" => Ok(std::sync::Arc::new(principal(vec![]))),
-            "down" => Err(AuthError::Unavailable),
-            _ => Err(AuthError::Invalid),
-        }
-    }
-}
+use support::{TokenTable, echo_server, principal, serve};
 
-/// An echo upstream: answers JSON {method, path, headers}, counts hits, sets `Server` and
-/// `X-Powered-By`, sleeps on `/slow`.
-async fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        if req.uri().path().starts_with("/slow") {
-                            tokio::time::sleep(Duration::from_secs(3)).await;
-                        }
-                        let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                        for (k, v) in req.headers() {
-                            headers
-                                .entry(k.as_str().to_owned())
-                                .or_default()
-                                .push(v.to_str().unwrap_or("?").to_owned());
-                        }
-                        let body = serde_json::json!({
-                            "method": req.method().as_str(),
-                            "path": req.uri().to_string(),
-                            "headers": headers,
-                            "upstream": addr.to_string(),
-                        });
-                        let resp = Response::builder()
-                            .header("server", "echo/1.0")
-                            .header("x-powered-by", "tests")
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(body.to_string())))
-                            .expect("response");
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, hits)
+/// `good` is alice through `app-1` with `orders:read` (and, as a user, roles and groups);
+/// `noscope` the same without scopes, roles or groups; `down` an unreachable authority.
+fn fake_auth() -> Arc<dyn Authenticator> {
+    Arc::new(TokenTable(
+        |token: &str, audience: &str, accepted: Accepted| {
+            assert!(accepted.jwt, "route accepts jwt");
+            let mut alice = principal("alice", Some("app-1"), &[], audience);
+            match token {
+                "good" => {
+                    alice.scopes = vec!["orders:read".into()];
+                    alice.roles = vec!["orders-admin".into()];
+                    alice.groups = vec!["eng".into(), "ops".into()];
+                    Ok(alice)
+                }
+                "noscope" => Ok(alice),
+                "down" => Err(AuthError::Unavailable),
+                _ => Err(AuthError::Invalid),
+            }
+        },
+    ))
 }
 
 /// A port nothing listens on.
 async fn dead_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     l.local_addr().expect("addr")
-}
-
-/// Serves the gateway like the binary does (minus TLS): inserts `ConnectionInfo`.
-async fn serve(gateway: Gateway) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                return;
-            };
-            let svc =
-                gateway
-                    .service::<Incoming>()
-                    .map_request(move |mut req: Request<Incoming>| {
-                        req.extensions_mut()
-                            .insert(ConnectionInfo::new(peer, false));
-                        req
-                    });
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        hyper_util::service::TowerToHyperService::new(svc),
-                    )
-                    .await;
-            });
-        }
-    });
-    addr
 }
 
 struct Env {
@@ -223,7 +124,7 @@ audience = "api://keys"
     );
     let config: GatewayConfig = toml::from_str(&toml).expect("config");
     let (sink, audit) = AuditSink::channel(1024);
-    let gateway = Gateway::new(&config, Arc::new(FakeAuth), sink).expect("gateway");
+    let gateway = Gateway::new(&config, fake_auth(), sink).expect("gateway");
     let gw = serve(gateway).await;
     let client = Client::builder(TokioExecutor::new()).build_http();
     Env {
@@ -651,7 +552,7 @@ auth = ["public"]
 "#
     ))
     .expect("config");
-    let gw = Gateway::new(&config, Arc::new(FakeAuth), sink).expect("gateway");
+    let gw = Gateway::new(&config, fake_auth(), sink).expect("gateway");
     let req = Request::builder()
         .uri("/x?password=hunter2&session=s3cret&keep=1")
         .extension(ConnectionInfo::new(
@@ -699,7 +600,7 @@ auth = ["public"]
 "#
     ))
     .expect("config");
-    let gw = Gateway::new(&config, Arc::new(FakeAuth), AuditSink::discard()).expect("gateway");
+    let gw = Gateway::new(&config, fake_auth(), AuditSink::discard()).expect("gateway");
     let req = Request::builder()
         .uri("/x")
         .body(Full::new(Bytes::new()))

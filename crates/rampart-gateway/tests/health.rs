@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::NO_AUTH;
+use support::{NO_AUTH, serve};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,15 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Request;
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rampart_gateway::{AuditSink, ConnectionInfo, Gateway, GatewayConfig};
+use hyper_util::rt::TokioExecutor;
+use rampart_gateway::{AuditSink, Gateway, GatewayConfig};
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
 /// An upstream answering its name, or 503 on every path (health included) while `failing`.
 struct Upstream {
@@ -61,35 +58,6 @@ async fn upstream(name: &'static str) -> Upstream {
         hits,
         probes,
     }
-}
-
-async fn serve(gateway: Gateway) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                return;
-            };
-            let svc =
-                gateway
-                    .service::<Incoming>()
-                    .map_request(move |mut req: Request<Incoming>| {
-                        req.extensions_mut()
-                            .insert(ConnectionInfo::new(peer, false));
-                        req
-                    });
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        hyper_util::service::TowerToHyperService::new(svc),
-                    )
-                    .await;
-            });
-        }
-    });
-    addr
 }
 
 fn config(a: SocketAddr, b: SocketAddr) -> GatewayConfig {

@@ -2,61 +2,44 @@
 //! principals, a real upstream counts what reaches it, and the audit log names the deciding
 //! policies.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use rampart_gateway::{AuditRecord, AuditSink, ConnectionInfo, Gateway, GatewayConfig};
-use rampart_guard::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
+use rampart_guard::{Accepted, AuthError, Authenticator, Principal};
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
+mod support;
+
+use support::{TokenTable, echo_server, next_audit, principal};
+
 /// `user-<scopes>` is alice through `web-app`; `client-<id>` a service; `cert` is a client
 /// certificate identity.
-struct FakeAuth;
-
-#[async_trait::async_trait]
-impl Authenticator for FakeAuth {
-    async fn authenticate(
-        &self,
-        token: &str,
-        audience: &str,
-        _accepted: Accepted,
-    ) -> Result<Arc<Principal>, AuthError> {
+fn fake_auth() -> Arc<dyn Authenticator> {
+    Arc::new(TokenTable(|token: &str, audience: &str, _: Accepted| {
         let principal = |sub: &str, client_id: &str, scopes: &[&str]| Principal {
             roles: if token == "user-admin" {
                 vec!["admin".into()]
             } else {
                 Vec::new()
             },
-            groups: Vec::new(),
-            subject: sub.into(),
-            client_id: Some(client_id.into()),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            audiences: vec![audience.into()],
-            issuer: "https://issuer.test".into(),
-            expires_at: i64::MAX,
-            token_id: None,
-            method: AuthMethod::Jwt,
+            ..principal(sub, Some(client_id), scopes, audience)
         };
         match token {
-            "user-reader" => Ok(Arc::new(principal("alice", "web-app", &["orders:read"]))),
-            "user-admin" => Ok(Arc::new(principal("root", "web-app", &[]))),
-            "user-none" => Ok(Arc::new(principal("alice", "web-app", &[]))),
-            "client-billing" => Ok(Arc::new(principal("billing", "billing", &[]))),
-            "client-overflow" => Ok(Arc::new(principal("overflow", "overflow", &["boom"]))),
+            "user-reader" => Ok(principal("alice", "web-app", &["orders:read"])),
+            "user-admin" => Ok(principal("root", "web-app", &[])),
+            "user-none" => Ok(principal("alice", "web-app", &[])),
+            "client-billing" => Ok(principal("billing", "billing", &[])),
+            "client-overflow" => Ok(principal("overflow", "overflow", &["boom"])),
             _ => Err(AuthError::Invalid),
         }
-    }
+    }))
 }
 
 const POLICIES: &str = r#"
@@ -80,28 +63,6 @@ forbid(principal == Rampart::Client::"overflow", action, resource)
 when { 9223372036854775807 + (if principal.scopes.contains("boom") then 1 else 0) > 0 };
 permit(principal == Rampart::Client::"overflow", action, resource);
 "#;
-
-async fn upstream() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok")))) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, hits)
-}
 
 fn config(up: SocketAddr, policy_file: &std::path::Path) -> GatewayConfig {
     toml::from_str(&format!(
@@ -144,9 +105,9 @@ async fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("policies.cedar");
     std::fs::write(&file, POLICIES).expect("write");
-    let (up, hits) = upstream().await;
+    let (up, hits) = echo_server().await;
     let (sink, audit) = AuditSink::channel(64);
-    let gateway = Gateway::new(&config(up, &file), Arc::new(FakeAuth), sink).expect("gateway");
+    let gateway = Gateway::new(&config(up, &file), fake_auth(), sink).expect("gateway");
     Env {
         gateway,
         hits,
@@ -183,10 +144,7 @@ impl Env {
             .expect("infallible");
         let status = resp.status();
         let body = resp.into_body().collect().await.expect("body").to_bytes();
-        let record = tokio::time::timeout(Duration::from_secs(5), self.audit.recv())
-            .await
-            .expect("audit in time")
-            .expect("audit record");
+        let record = next_audit(&mut self.audit).await;
         (
             status,
             serde_json::from_slice(&body).unwrap_or(Value::Null),
@@ -320,7 +278,7 @@ async fn scopes_are_checked_first_and_public_routes_skip_the_policies() {
 #[tokio::test]
 async fn an_invalid_or_missing_policy_file_rejects_the_configuration() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (up, _) = upstream().await;
+    let (up, _) = echo_server().await;
     let file = dir.path().join("policies.cedar");
     std::fs::write(
         &file,
@@ -328,15 +286,14 @@ async fn an_invalid_or_missing_policy_file_rejects_the_configuration() {
     )
     .expect("write");
     let (sink, _audit) = AuditSink::channel(1);
-    let err = Gateway::new(&config(up, &file), Arc::new(FakeAuth), sink.clone())
+    let err = Gateway::new(&config(up, &file), fake_auth(), sink.clone())
         .expect_err("misspelt attribute");
     assert_eq!(err.key, "gateway.policy.file");
     assert!(err.message.contains("line 2"), "{}", err.message);
     assert!(err.message.contains("policies.cedar"), "{}", err.message);
 
     let missing = dir.path().join("absent.cedar");
-    let err =
-        Gateway::new(&config(up, &missing), Arc::new(FakeAuth), sink).expect_err("missing file");
+    let err = Gateway::new(&config(up, &missing), fake_auth(), sink).expect_err("missing file");
     assert_eq!(err.key, "gateway.policy.file");
     assert!(err.message.contains("absent.cedar"), "{}", err.message);
 }
