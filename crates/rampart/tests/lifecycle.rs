@@ -95,14 +95,23 @@ async fn introspection_requires_client_authentication() {
 #[tokio::test]
 async fn expired_tokens_are_inactive() {
     let server = Server::start_with_env(&[("RAMPART_TOKENS_LEEWAY", "0")]);
-    let (id, secret) = server.create_client(&["--name", "short", "--audience", AUD, "--ttl", "1"]);
+    // 5 s, not 1: on a loaded CI machine the first introspection once came more than a second
+    // after the token was issued, and found it already expired.
+    let (id, secret) = server.create_client(&["--name", "short", "--audience", AUD, "--ttl", "5"]);
     let secret = secret.unwrap();
     let token = server.access_token(&id, &secret).await;
-    assert_eq!(
-        server.introspect(&id, &secret, &token).await["active"],
-        true
-    );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let live = server.introspect(&id, &secret, &token).await;
+    assert_eq!(live["active"], true, "{live}");
+    // Past `exp` by the server's own clock (the same machine's): then inactive, leeway 0.
+    let exp = live["exp"].as_u64().expect("exp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    tokio::time::sleep(Duration::from_millis(
+        (exp + 1).saturating_sub(now) * 1000 + 100,
+    ))
+    .await;
     assert_eq!(
         server.introspect(&id, &secret, &token).await,
         json!({"active": false})
