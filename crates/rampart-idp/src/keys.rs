@@ -146,6 +146,10 @@ fn active_rank(entry: &KeyEntry) -> (i64, &str) {
 }
 
 /// The changes [`KeyManager::repair_duplicates`] applies.
+/// How often a keyring change planned on a keyring another server changed meanwhile is
+/// planned again before the error is returned.
+const STALE_RETRIES: usize = 3;
+
 fn duplicate_fixes(snapshot: &KeyringSnapshot, now: i64) -> Vec<KeyChange> {
     let mut changes = Vec::new();
     for family in KeyFamily::ALL {
@@ -402,11 +406,9 @@ impl KeyManager {
         if !due.is_empty() {
             return self.rotate(&due, None, now).await;
         }
-        let deletions = self.expired_deletions(&snapshot, now);
-        if !deletions.is_empty() {
-            self.store.apply_key_changes(&deletions).await?;
-            self.reload().await?;
-        }
+        // Another server pruning at the same moment deletes the same keys.
+        self.apply_fresh(|snapshot| self.expired_deletions(snapshot, now))
+            .await?;
         Ok(Vec::new())
     }
 
@@ -415,14 +417,42 @@ impl KeyManager {
     /// active key stays active and the other active keys retire (they stay published for
     /// the retention, so what they signed still verifies); extra next keys, which never
     /// signed anything, are deleted. Applied at start and by every maintenance run.
+    ///
+    /// Servers that start together repair together: their fixes are the same (chosen by the
+    /// same order), so the one that commits second finds a key it would change already
+    /// changed (`NotFound`, nothing of its transaction applied). It then reads the keyring
+    /// again and repairs what is left, which is normally nothing.
     pub async fn repair_duplicates(&self, now: i64) -> Result<usize, KeyError> {
-        let fixes = duplicate_fixes(&self.snapshot(), now);
-        if fixes.is_empty() {
-            return Ok(0);
+        self.apply_fresh(|snapshot| duplicate_fixes(snapshot, now))
+            .await
+    }
+
+    /// Applies the changes `plan` makes of the current keyring in one transaction; when one of
+    /// them finds its key gone or changed by another server (`NotFound`), reads the keyring
+    /// again and plans anew, at most [`STALE_RETRIES`] times. Returns how many changes were
+    /// applied.
+    async fn apply_fresh(
+        &self,
+        plan: impl Fn(&KeyringSnapshot) -> Vec<KeyChange>,
+    ) -> Result<usize, KeyError> {
+        let mut retries = 0;
+        loop {
+            let changes = plan(&self.snapshot());
+            if changes.is_empty() {
+                return Ok(0);
+            }
+            match self.store.apply_key_changes(&changes).await {
+                Ok(()) => {
+                    self.reload().await?;
+                    return Ok(changes.len());
+                }
+                Err(StoreError::NotFound) if retries < STALE_RETRIES => {
+                    retries += 1;
+                    self.reload().await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        self.store.apply_key_changes(&fixes).await?;
-        self.reload().await?;
-        Ok(fixes.len())
     }
 
     fn expired_deletions(&self, snapshot: &KeyringSnapshot, now: i64) -> Vec<KeyChange> {

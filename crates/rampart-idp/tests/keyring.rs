@@ -175,6 +175,41 @@ async fn keys_of_servers_that_bootstrapped_at_once_are_reduced_to_one_active_and
     assert_eq!(a.repair_duplicates(NOW + 1).await.unwrap(), 0);
 }
 
+/// Two servers repairing the same duplicates at once: the fixes are the same on both, so
+/// the one that commits second finds its keys already changed (a next key it would delete is
+/// gone). It reads the keyring again and has nothing left to do, instead of failing to start.
+#[tokio::test]
+async fn a_repair_that_lost_the_race_reads_again_instead_of_failing() {
+    use rampart_store::{KeyChange, KeyStore};
+    let master = MasterKey::generate().unwrap();
+    let (a, store) = manager(&master).await;
+    let (_, other_store) = manager(&master).await;
+    let b_rows: Vec<KeyChange> = other_store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(KeyChange::Insert)
+        .collect();
+    store.apply_key_changes(&b_rows).await.unwrap();
+    a.reload().await.unwrap();
+    assert_eq!(count(&a, KeyFamily::Jwt, KeyState::Next), 2);
+    // Another server loads and repairs first; `a` still holds the keyring with duplicates.
+    let c = KeyManager::load(store.clone(), master.envelope(), &config(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(count(&c, KeyFamily::Jwt, KeyState::Next), 1);
+    assert_eq!(a.repair_duplicates(NOW + 1).await.unwrap(), 0);
+    for family in KeyFamily::ALL {
+        assert_eq!(count(&a, family, KeyState::Active), 1, "{family:?}");
+        assert_eq!(count(&a, family, KeyState::Next), 1, "{family:?}");
+        assert_eq!(
+            kids(&a, family, KeyState::Active),
+            kids(&c, family, KeyState::Active)
+        );
+    }
+}
+
 /// The race itself, on one SQLite file opened twice: however the two bootstraps
 /// interleave, a third start finds one active and one next key per family.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
