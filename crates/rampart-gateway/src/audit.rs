@@ -475,18 +475,7 @@ fn number_field(out: &mut Vec<u8>, name: &str, n: u64) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":");
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = n;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
+    out.extend_from_slice(crate::header_value::decimal(n, &mut [0; 20]));
 }
 
 /// `s` as a JSON string, escaped as serde_json escapes (RFC 8259 section 7): `"` and `\`

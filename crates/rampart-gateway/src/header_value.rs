@@ -20,10 +20,10 @@ pub(crate) fn formatted_value(value: impl Display) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&buf[..len]).ok()
 }
 
-/// `n` in decimal as a header value (the rate-limit headers, three on every limited request),
-/// written digit by digit.
-pub(crate) fn number_value(mut n: u64) -> HeaderValue {
-    let mut buf = [0u8; 20];
+/// `n` in decimal, written digit by digit into the end of `buf` (20 bytes hold any `u64`):
+/// without the formatter, for the values written on every request (rate-limit headers here,
+/// numbers of the audit line).
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut start = buf.len();
     loop {
         start -= 1;
@@ -33,8 +33,14 @@ pub(crate) fn number_value(mut n: u64) -> HeaderValue {
             break;
         }
     }
+    &buf[start..]
+}
+
+/// `n` in decimal as a header value (the rate-limit headers, three on every limited request).
+pub(crate) fn number_value(n: u64) -> HeaderValue {
     // Digits only: always a valid value.
-    HeaderValue::from_bytes(&buf[start..]).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    HeaderValue::from_bytes(decimal(n, &mut [0; 20]))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// `ip` as a header value (`X-Forwarded-For`). IPv4 addresses, one on every proxied request,

@@ -27,6 +27,20 @@ async fn manager(master: &MasterKey) -> (KeyManager, Arc<SqliteStore>) {
     (m, store)
 }
 
+/// Inserts every key of `other` (another server's bootstrap on a store of its own) into
+/// `store`, as that server's bootstrap on the shared database would have.
+async fn insert_keys_of(other: &SqliteStore, store: &SqliteStore) {
+    use rampart_store::{KeyChange, KeyStore};
+    let rows: Vec<KeyChange> = other
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(KeyChange::Insert)
+        .collect();
+    store.apply_key_changes(&rows).await.unwrap();
+}
+
 fn count(m: &KeyManager, family: KeyFamily, state: KeyState) -> usize {
     m.snapshot()
         .entries()
@@ -119,20 +133,12 @@ fn kids(m: &KeyManager, family: KeyFamily, state: KeyState) -> Vec<String> {
 /// its own, then inserted into A's as B's bootstrap would have.
 #[tokio::test]
 async fn keys_of_servers_that_bootstrapped_at_once_are_reduced_to_one_active_and_one_next() {
-    use rampart_store::{KeyChange, KeyStore};
     let master = MasterKey::generate().unwrap();
     let (a, store) = manager(&master).await;
     let (b, other_store) = manager(&master).await;
     let b_jwt = b.snapshot().active(KeyFamily::Jwt).unwrap().clone();
     let b_token = rampart_token::issue(&b_jwt, &claims(NOW + 600)).unwrap();
-    let b_rows: Vec<KeyChange> = other_store
-        .list_keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(KeyChange::Insert)
-        .collect();
-    store.apply_key_changes(&b_rows).await.unwrap();
+    insert_keys_of(&other_store, &store).await;
     a.reload().await.unwrap();
     for family in KeyFamily::ALL {
         assert_eq!(count(&a, family, KeyState::Active), 2, "{family:?}");
@@ -180,18 +186,10 @@ async fn keys_of_servers_that_bootstrapped_at_once_are_reduced_to_one_active_and
 /// gone). It reads the keyring again and has nothing left to do, instead of failing to start.
 #[tokio::test]
 async fn a_repair_that_lost_the_race_reads_again_instead_of_failing() {
-    use rampart_store::{KeyChange, KeyStore};
     let master = MasterKey::generate().unwrap();
     let (a, store) = manager(&master).await;
     let (_, other_store) = manager(&master).await;
-    let b_rows: Vec<KeyChange> = other_store
-        .list_keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(KeyChange::Insert)
-        .collect();
-    store.apply_key_changes(&b_rows).await.unwrap();
+    insert_keys_of(&other_store, &store).await;
     a.reload().await.unwrap();
     assert_eq!(count(&a, KeyFamily::Jwt, KeyState::Next), 2);
     // Another server loads and repairs first; `a` still holds the keyring with duplicates.
@@ -239,18 +237,10 @@ async fn concurrent_bootstraps_end_with_one_active_and_one_next_key() {
 /// promoted key stays the only active one and no later repair undoes the rotation.
 #[tokio::test]
 async fn rotating_over_duplicate_active_keys_leaves_the_promoted_key_alone_active() {
-    use rampart_store::{KeyChange, KeyStore};
     let master = MasterKey::generate().unwrap();
     let (a, store) = manager(&master).await;
     let (_, other_store) = manager(&master).await;
-    let b_rows: Vec<KeyChange> = other_store
-        .list_keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(KeyChange::Insert)
-        .collect();
-    store.apply_key_changes(&b_rows).await.unwrap();
+    insert_keys_of(&other_store, &store).await;
     let rotations = a.rotate(&KeyFamily::ALL, None, NOW + 10).await.unwrap();
     for rotation in &rotations {
         let family = KeyFamily::parse(rotation.family).unwrap();
