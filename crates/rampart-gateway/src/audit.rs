@@ -18,7 +18,8 @@ use tower::{Layer, Service};
 
 use rampart_guard::Principal;
 
-use crate::context::{BoxBody, BoxFuture, Outcome, PrincipalFacts, RequestIds, RouteId};
+use crate::context::{BoxBody, Outcome, PrincipalFacts, RequestIds, RouteId};
+use crate::future::{OnResponse, Then};
 use crate::policy::PolicyIds;
 
 /// Query parameter names whose values are masked (case-insensitive).
@@ -377,7 +378,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = Then<S::Future, Record>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -395,37 +396,57 @@ where
                 .map_or_else(|| req.uri().path(), |pq| pq.as_str()),
             &self.masked,
         );
-        let sink = Arc::clone(&self.sink);
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let resp = fut.await?;
-            let ext = resp.extensions();
-            let outcome = ext.get::<Outcome>();
-            let ids = ids.unwrap_or(RequestIds {
-                request_id: String::new(),
-                traceparent: String::new(),
-            });
-            sink.record(AuditRecord {
-                time,
-                request_id: ids.request_id,
-                traceparent: ids.traceparent,
-                route: ext.get::<RouteId>().map(|r| Arc::clone(&r.0)),
-                method,
-                path,
-                principal: ext.get::<PrincipalFacts>().map(|f| Arc::clone(&f.0)),
-                decision: if outcome.is_some_and(|o| o.allowed) {
-                    "allow"
-                } else {
-                    "deny"
-                },
-                reason: outcome.map_or("unknown", |o| o.reason),
-                status: resp.status().as_u16(),
-                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                upstream: outcome.and_then(|o| o.upstream.clone()),
-                policy: ext.get::<PolicyIds>().map(|p| Arc::clone(&p.0)),
-            });
-            Ok(resp)
-        })
+        let record = Record {
+            started,
+            time,
+            ids,
+            method,
+            path,
+            sink: Arc::clone(&self.sink),
+        };
+        Then::new(self.inner.call(req), record)
+    }
+}
+
+/// What the audit layer knows of a request before the response: the rest of the record
+/// comes from the response's extensions.
+#[derive(Debug)]
+pub struct Record {
+    started: Instant,
+    time: SystemTime,
+    ids: Option<RequestIds>,
+    method: http::Method,
+    path: String,
+    sink: Arc<AuditSink>,
+}
+
+impl OnResponse for Record {
+    fn on_response(self, response: &mut http::Response<BoxBody>) {
+        let ext = response.extensions();
+        let outcome = ext.get::<Outcome>();
+        let ids = self.ids.unwrap_or(RequestIds {
+            request_id: String::new(),
+            traceparent: String::new(),
+        });
+        self.sink.record(AuditRecord {
+            time: self.time,
+            request_id: ids.request_id,
+            traceparent: ids.traceparent,
+            route: ext.get::<RouteId>().map(|r| Arc::clone(&r.0)),
+            method: self.method,
+            path: self.path,
+            principal: ext.get::<PrincipalFacts>().map(|f| Arc::clone(&f.0)),
+            decision: if outcome.is_some_and(|o| o.allowed) {
+                "allow"
+            } else {
+                "deny"
+            },
+            reason: outcome.map_or("unknown", |o| o.reason),
+            status: response.status().as_u16(),
+            latency_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            upstream: outcome.and_then(|o| o.upstream.clone()),
+            policy: ext.get::<PolicyIds>().map(|p| Arc::clone(&p.0)),
+        });
     }
 }
 
@@ -484,6 +505,12 @@ fn number_field(out: &mut Vec<u8>, name: &str, n: u64) {
 fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most values (ids, names, paths) need no escape: one branch-free check, one copy.
+    if rampart_guard::all_bytes(bytes, |b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if b >= 0x20 && b != b'"' && b != b'\\' {

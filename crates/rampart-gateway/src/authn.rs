@@ -24,8 +24,9 @@ use http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use rampart_guard::{Accepted, AuthError, AuthMethod, Authenticator, Principal};
 use tower::{Layer, Service};
 
-use crate::context::{ApiKeyFingerprint, BoxBody, BoxFuture, ConnectionInfo, PrincipalFacts};
+use crate::context::{ApiKeyFingerprint, BoxBody, ConnectionInfo, PrincipalFacts};
 use crate::error::{error_response, internal};
+use crate::future::{Decide, InsertExtension};
 use crate::route::Route;
 
 /// Longest bearer token accepted, bytes.
@@ -138,6 +139,15 @@ enum Credential {
     Certificate(String),
 }
 
+impl Credential {
+    /// The token, the key or the certificate identity.
+    fn secret(&self) -> &str {
+        match self {
+            Credential::Token(s) | Credential::ApiKey(s) | Credential::Certificate(s) => s,
+        }
+    }
+}
+
 /// Picks the credential (see the module docs for the precedence).
 fn credential(
     headers: &http::HeaderMap,
@@ -242,10 +252,45 @@ pub struct Authn<S> {
     api_key_header: HeaderName,
 }
 
-fn deny(e: AuthError) -> BoxFuture {
+/// Credential kinds for a key in the API-key header. An API key is an opaque credential:
+/// introspection only, so a JWT or PASETO token in the key header is not accepted as a key.
+const API_KEY_ONLY: Accepted = Accepted {
+    jwt: false,
+    paseto: false,
+    introspection: false,
+    api_key: true,
+};
+
+/// The future of the authentication layer: a denial, the inner service's future (public
+/// routes; credentials decided without waiting), or a boxed wait for the authenticator.
+pub type AuthnFuture<F> = Decide<F, InsertExtension<PrincipalFacts>>;
+
+fn deny<F>(e: AuthError) -> AuthnFuture<F> {
     metrics::counter!("rampart_gateway_auth_failures_total", "reason" => e.reason()).increment(1);
-    let resp = auth_error_response(&e);
-    Box::pin(async move { Ok(resp) })
+    Decide::answer(auth_error_response(&e))
+}
+
+/// Passes the request on as `principal`, authenticated by `cred` (consumed: the credential
+/// is not kept while the upstream answers).
+fn admit<S, B>(
+    mut req: Request<B>,
+    cred: Credential,
+    mut principal: Arc<Principal>,
+    inner: &mut S,
+) -> AuthnFuture<S::Future>
+where
+    S: Service<Request<B>, Response = http::Response<BoxBody>, Error = std::convert::Infallible>,
+{
+    if let Credential::ApiKey(key) = cred {
+        if principal.method != AuthMethod::ApiKey {
+            Arc::make_mut(&mut principal).method = AuthMethod::ApiKey;
+        }
+        req.extensions_mut()
+            .insert(ApiKeyFingerprint(api_key_fingerprint(&key)));
+    }
+    let facts = PrincipalFacts(Arc::clone(&principal));
+    req.extensions_mut().insert(principal);
+    Decide::then(inner.call(req), InsertExtension(Some(facts)))
 }
 
 impl<S, B> Service<Request<B>> for Authn<S>
@@ -259,7 +304,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = AuthnFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -267,14 +312,13 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let Some(route) = req.extensions().get::<Arc<Route>>().cloned() else {
-            let resp = internal("no_route_context");
-            return Box::pin(async move { Ok(resp) });
+            return Decide::answer(internal("no_route_context"));
         };
         // Never trust a principal that did not come from this layer.
         req.extensions_mut().remove::<Arc<Principal>>();
         req.extensions_mut().remove::<ApiKeyFingerprint>();
         if route.public {
-            return Box::pin(self.inner.call(req));
+            return Decide::inner(self.inner.call(req));
         }
         let cred = match credential(
             req.headers(),
@@ -285,63 +329,41 @@ where
             Ok(c) => c,
             Err(e) => return deny(e),
         };
+        let accepted = match &cred {
+            Credential::Certificate(identity) => {
+                let principal = Arc::new(mtls_principal(identity, &route.audience));
+                return admit(req, cred, principal, &mut self.inner);
+            }
+            Credential::Token(_) => route.accepted,
+            Credential::ApiKey(_) => API_KEY_ONLY,
+        };
+        // Most requests carry a token verified before: no wait, no timer, no allocation.
+        if let Some(result) =
+            self.authenticator
+                .authenticate_now(cred.secret(), &route.audience, accepted)
+        {
+            return match result {
+                Ok(principal) => admit(req, cred, principal, &mut self.inner),
+                Err(e) => deny(e),
+            };
+        }
         let authenticator = Arc::clone(&self.authenticator);
         let timeout = self.timeout;
+        // The clone-and-swap of tower: `self.inner` was made ready for this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let principal = match cred {
-                Credential::Certificate(identity) => {
-                    Arc::new(mtls_principal(&identity, &route.audience))
-                }
-                Credential::Token(token) => {
-                    let result = tokio::time::timeout(
-                        timeout,
-                        authenticator.authenticate(&token, &route.audience, route.accepted),
-                    )
-                    .await
-                    .unwrap_or(Err(AuthError::Unavailable));
-                    drop(token);
-                    match result {
-                        Ok(p) => p,
-                        Err(e) => return deny(e).await,
-                    }
-                }
-                Credential::ApiKey(key) => {
-                    // An API key is an opaque credential: introspection only, so a JWT or
-                    // PASETO token in the key header is not accepted as a key.
-                    let accepted = Accepted {
-                        jwt: false,
-                        paseto: false,
-                        introspection: false,
-                        api_key: true,
-                    };
-                    let result = tokio::time::timeout(
-                        timeout,
-                        authenticator.authenticate(&key, &route.audience, accepted),
-                    )
-                    .await
-                    .unwrap_or(Err(AuthError::Unavailable));
-                    let fingerprint = api_key_fingerprint(&key);
-                    drop(key);
-                    match result {
-                        Ok(mut p) => {
-                            if p.method != AuthMethod::ApiKey {
-                                Arc::make_mut(&mut p).method = AuthMethod::ApiKey;
-                            }
-                            req.extensions_mut().insert(ApiKeyFingerprint(fingerprint));
-                            p
-                        }
-                        Err(e) => return deny(e).await,
-                    }
-                }
-            };
-            let facts = PrincipalFacts(Arc::clone(&principal));
-            req.extensions_mut().insert(principal);
-            let mut resp = inner.call(req).await?;
-            resp.extensions_mut().insert(facts);
-            Ok(resp)
-        })
+        Decide::waiting(Box::pin(async move {
+            let result = tokio::time::timeout(
+                timeout,
+                authenticator.authenticate(cred.secret(), &route.audience, accepted),
+            )
+            .await
+            .unwrap_or(Err(AuthError::Unavailable));
+            match result {
+                Ok(principal) => admit(req, cred, principal, &mut inner).await,
+                Err(e) => deny::<S::Future>(e).await,
+            }
+        }))
     }
 }
 

@@ -8,8 +8,9 @@ use http::{HeaderValue, Request, StatusCode, header};
 use rampart_guard::Principal;
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture};
+use crate::context::BoxBody;
 use crate::error::{error_response, internal};
+use crate::future::OrInner;
 use crate::route::Route;
 
 /// The authorization layer.
@@ -59,7 +60,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -68,7 +69,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let Some(route) = req.extensions().get::<Arc<Route>>() else {
             let resp = internal("no_route_context");
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         };
         if !route.public {
             let granted = req
@@ -82,14 +83,14 @@ where
                         "reason" => "insufficient_scope")
                     .increment(1);
                     let resp = insufficient_scope(&route.require_scopes);
-                    return Box::pin(async move { Ok(resp) });
+                    return OrInner::answer(resp);
                 }
                 None => {
                     let resp = internal("no_principal");
-                    return Box::pin(async move { Ok(resp) });
+                    return OrInner::answer(resp);
                 }
             }
         }
-        Box::pin(self.inner.call(req))
+        OrInner::inner(self.inner.call(req))
     }
 }

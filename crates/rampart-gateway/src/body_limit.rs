@@ -4,11 +4,13 @@
 use std::task::{Context, Poll};
 
 use http::{Request, StatusCode, header};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture, ReqBody};
+use crate::context::{BoxBody, ReqBody};
 use crate::error::error_response;
+use crate::future::OrInner;
 
 /// The 413 response.
 pub fn too_large() -> http::Response<BoxBody> {
@@ -63,7 +65,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -81,10 +83,14 @@ where
         };
         if declared.is_some_and(|n| n > self.max) {
             let resp = too_large();
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
+        }
+        // A request without a body (most GETs) keeps it: nothing to bound, no allocation.
+        if req.body().is_end_stream() {
+            return OrInner::inner(self.inner.call(req));
         }
         let max = usize::try_from(self.max).unwrap_or(usize::MAX);
         let req = req.map(|b| Limited::new(b, max).boxed_unsync());
-        Box::pin(self.inner.call(req))
+        OrInner::inner(self.inner.call(req))
     }
 }

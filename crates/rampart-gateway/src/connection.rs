@@ -9,8 +9,9 @@ use http::Request;
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture, ClientIp, ConnectionInfo};
+use crate::context::{BoxBody, ClientIp, ConnectionInfo};
 use crate::error::internal;
+use crate::future::OrInner;
 
 const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
@@ -107,17 +108,21 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some(info) = req.extensions().get::<ConnectionInfo>().cloned() else {
+        let Some(peer) = req
+            .extensions()
+            .get::<ConnectionInfo>()
+            .map(|c| c.peer.ip())
+        else {
             tracing::error!("ConnectionInfo extension missing: the listener must insert it");
             let resp = internal("no_connection_info");
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         };
         let xff: Vec<&str> = req
             .headers()
@@ -125,9 +130,9 @@ where
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        let ip = self.trusted.client_ip(info.peer.ip(), &xff);
+        let ip = self.trusted.client_ip(peer, &xff);
         req.extensions_mut().insert(ClientIp(ip));
-        Box::pin(self.inner.call(req))
+        OrInner::inner(self.inner.call(req))
     }
 }
 

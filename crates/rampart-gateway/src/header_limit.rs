@@ -7,8 +7,9 @@ use std::task::{Context, Poll};
 use http::{Request, StatusCode};
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture};
+use crate::context::BoxBody;
 use crate::error::error_response;
+use crate::future::OrInner;
 
 /// See the module docs.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +66,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -79,9 +80,9 @@ where
                 "the request has too many or too large header fields",
                 "headers_too_large",
             );
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         }
-        Box::pin(self.inner.call(req))
+        OrInner::inner(self.inner.call(req))
     }
 }
 

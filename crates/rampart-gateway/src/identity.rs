@@ -15,8 +15,9 @@ use rampart_guard::Principal;
 use tower::{Layer, Service};
 
 use crate::connection::{TrustedProxies, canonical};
-use crate::context::{BoxBody, BoxFuture, ConnectionInfo};
+use crate::context::{BoxBody, ConnectionInfo};
 use crate::error::internal;
+use crate::future::OrInner;
 use crate::header_value::address_value;
 use crate::route::Route;
 
@@ -217,34 +218,28 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let (Some(route), Some(conn)) = (
-            req.extensions().get::<Arc<Route>>().cloned(),
-            req.extensions().get::<ConnectionInfo>().cloned(),
-        ) else {
-            let resp = internal("no_route_context");
-            return Box::pin(async move { Ok(resp) });
-        };
-        let principal = req.extensions().get::<Arc<Principal>>().cloned();
-        if !route.public && principal.is_none() {
-            let resp = internal("no_principal");
-            return Box::pin(async move { Ok(resp) });
-        }
+        // Taken out so that the extensions can be read while the headers change.
         let mut headers = std::mem::take(req.headers_mut());
-        self.layer.rewrite(
-            &mut headers,
-            principal.as_deref(),
-            route.forward_token,
-            &conn,
-        );
+        let ext = req.extensions();
+        let (Some(route), Some(conn)) = (ext.get::<Arc<Route>>(), ext.get::<ConnectionInfo>())
+        else {
+            return OrInner::answer(internal("no_route_context"));
+        };
+        let principal = ext.get::<Arc<Principal>>().map(|p| &**p);
+        if !route.public && principal.is_none() {
+            return OrInner::answer(internal("no_principal"));
+        }
+        self.layer
+            .rewrite(&mut headers, principal, route.forward_token, conn);
         *req.headers_mut() = headers;
-        Box::pin(self.inner.call(req))
+        OrInner::inner(self.inner.call(req))
     }
 }
 

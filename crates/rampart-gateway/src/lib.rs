@@ -20,7 +20,12 @@
 //! 14. [`proxy`]: the upstream call (502/504).
 //!
 //! Authentication is delegated to a [`rampart_guard::Authenticator`]; the check is bounded by
-//! `limits.upstream_timeout` (a timeout is treated as issuer unavailable: 503).
+//! `limits.upstream_timeout` (a timeout is treated as issuer unavailable: 503). A token the
+//! authenticator can decide without waiting (one verified before) is decided inline.
+//!
+//! The layers return the named futures of [`future`] rather than boxed ones: the pipeline's
+//! future is one nested value, and only work that waits (authentication of a new token, a
+//! shared rate limiter, the upstream call) is boxed.
 //!
 //! To change the configuration while serving, serve through a [`GatewayHandle`] (see
 //! [`reload`]) and replace its pipeline with one built from the new configuration.
@@ -42,6 +47,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod future;
 pub mod header_limit;
 mod header_value;
 pub mod health;

@@ -22,7 +22,8 @@ use http::Request;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture, Outcome, RouteId};
+use crate::context::{BoxBody, Outcome, RouteId};
+use crate::future::{OnResponse, Then};
 use crate::readiness::{Readiness, ReadinessProbe};
 
 /// Why the metrics recorder could not be installed.
@@ -162,27 +163,40 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = Then<S::Future, Observe>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let started = Instant::now();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let resp = fut.await?;
-            let allowed = resp
-                .extensions()
-                .get::<Outcome>()
-                .is_some_and(|o| o.allowed);
-            let route = resp.extensions().get::<RouteId>().map(|r| &r.0);
-            let handles = request_handles(route, resp.status(), allowed);
-            handles.requests.increment(1);
-            handles.duration.record(started.elapsed().as_secs_f64());
-            Ok(resp)
-        })
+        Then::new(
+            self.inner.call(req),
+            Observe {
+                started: Instant::now(),
+            },
+        )
+    }
+}
+
+/// Counts the response and records its latency.
+#[derive(Debug)]
+pub struct Observe {
+    started: Instant,
+}
+
+impl OnResponse for Observe {
+    fn on_response(self, response: &mut http::Response<BoxBody>) {
+        let allowed = response
+            .extensions()
+            .get::<Outcome>()
+            .is_some_and(|o| o.allowed);
+        let route = response.extensions().get::<RouteId>().map(|r| &r.0);
+        let handles = request_handles(route, response.status(), allowed);
+        handles.requests.increment(1);
+        handles
+            .duration
+            .record(self.started.elapsed().as_secs_f64());
     }
 }
 

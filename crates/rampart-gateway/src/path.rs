@@ -6,8 +6,9 @@ use std::task::{Context, Poll};
 use http::{Request, StatusCode, Version};
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture};
+use crate::context::BoxBody;
 use crate::error::error_response;
+use crate::future::OrInner;
 
 /// Longest request target accepted, bytes.
 pub const MAX_TARGET_BYTES: usize = 8192;
@@ -128,7 +129,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -143,10 +144,9 @@ where
                 "the request target is not acceptable",
                 "bad_path",
             );
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         }
-        let fut = self.inner.call(req);
-        Box::pin(fut)
+        OrInner::inner(self.inner.call(req))
     }
 }
 

@@ -20,8 +20,9 @@ use serde::Deserialize;
 use tower::{Layer, Service};
 
 use crate::config::ConfigError;
-use crate::context::{BoxBody, BoxFuture, ClientIp};
+use crate::context::{BoxBody, ClientIp};
 use crate::error::{error_response, internal};
+use crate::future::{InsertExtension, OrInner, Then};
 use crate::log_limit::LogLimit;
 use crate::route::{Route, request_host};
 
@@ -166,7 +167,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<Then<S::Future, InsertExtension<PolicyIds>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -174,22 +175,22 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let Some(policies) = &self.policies else {
-            return Box::pin(self.inner.call(req));
+            return OrInner::inner(Then::new(self.inner.call(req), InsertExtension(None)));
         };
         let Some(route) = req.extensions().get::<Arc<Route>>() else {
             let resp = internal("no_route_context");
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         };
         if route.public {
-            return Box::pin(self.inner.call(req));
+            return OrInner::inner(Then::new(self.inner.call(req), InsertExtension(None)));
         }
         let Some(principal) = req.extensions().get::<Arc<Principal>>() else {
             let resp = internal("no_principal");
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         };
         let Some(&ClientIp(client_ip)) = req.extensions().get::<ClientIp>() else {
             let resp = internal("no_client_ip");
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         };
         let host = request_host(&req).unwrap_or_default();
         let verdict = policies.authorize(&access_request(
@@ -208,17 +209,10 @@ where
                 warn_policy_errors(&route.id, &verdict.errors);
             }
             let resp = denied(&verdict);
-            return Box::pin(async move { Ok(resp) });
+            return OrInner::answer(resp);
         }
         let ids = PolicyIds::of(&verdict);
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let mut resp = fut.await?;
-            if let Some(ids) = ids {
-                resp.extensions_mut().insert(ids);
-            }
-            Ok(resp)
-        })
+        OrInner::inner(Then::new(self.inner.call(req), InsertExtension(ids)))
     }
 }
 

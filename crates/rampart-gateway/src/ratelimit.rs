@@ -23,8 +23,9 @@ use rampart_guard::Principal;
 use tower::{Layer, Service};
 
 use crate::config::RateLimitConfig;
-use crate::context::{ApiKeyFingerprint, BoxBody, BoxFuture, ClientIp};
+use crate::context::{ApiKeyFingerprint, BoxBody, ClientIp};
 use crate::error::{error_response, internal};
+use crate::future::{Decide, OnResponse};
 use crate::header_value::number_value;
 use crate::route::Route;
 
@@ -298,7 +299,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = Decide<S::Future, RateHeaders>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -307,17 +308,17 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let Some(route) = req.extensions().get::<Arc<Route>>().cloned() else {
             let resp = internal("no_route_context");
-            return Box::pin(async move { Ok(resp) });
+            return Decide::answer(resp);
         };
         let Some(cfg) = &route.rate_limit else {
-            return Box::pin(self.inner.call(req));
+            return Decide::inner(self.inner.call(req));
         };
         let key = match key_for(&req, &cfg.key, self.phase) {
             Ok(Some(k)) => k,
-            Ok(None) => return Box::pin(self.inner.call(req)),
+            Ok(None) => return Decide::inner(self.inner.call(req)),
             Err(()) => {
                 let resp = internal("no_rate_limit_key");
-                return Box::pin(async move { Ok(resp) });
+                return Decide::answer(resp);
             }
         };
         match self.limiter.check(&route.id, key) {
@@ -326,37 +327,39 @@ where
                 // The clone-and-swap of tower: `self.inner` was made ready for this call.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(async move {
+                Decide::waiting(Box::pin(async move {
                     let decision = decision.await;
                     apply(decision, &route.id, req, &mut inner).await
-                })
+                }))
             }
         }
     }
 }
 
 /// Acts on a decision: calls `inner` (adding the RateLimit headers) or answers 429.
-fn apply<S, B>(decision: RateDecision, route: &str, req: Request<B>, inner: &mut S) -> BoxFuture
+fn apply<S, B>(
+    decision: RateDecision,
+    route: &str,
+    req: Request<B>,
+    inner: &mut S,
+) -> Decide<S::Future, RateHeaders>
 where
     S: Service<Request<B>, Response = http::Response<BoxBody>, Error = std::convert::Infallible>,
     S::Future: Send + 'static,
 {
     match decision {
-        RateDecision::Unlimited => Box::pin(inner.call(req)),
+        RateDecision::Unlimited => Decide::inner(inner.call(req)),
         RateDecision::Allow {
             limit,
             remaining,
             reset,
         } => {
-            let fut = inner.call(req);
-            Box::pin(async move {
-                let mut resp = fut.await?;
-                let h = resp.headers_mut();
-                set_num(h, RATELIMIT_LIMIT, limit.into());
-                set_num(h, RATELIMIT_REMAINING, remaining.into());
-                set_num(h, RATELIMIT_RESET, secs_ceil(reset));
-                Ok(resp)
-            })
+            let headers = RateHeaders {
+                limit,
+                remaining,
+                reset,
+            };
+            Decide::then(inner.call(req), headers)
         }
         RateDecision::Deny {
             limit,
@@ -382,8 +385,25 @@ where
             set_num(h, RATELIMIT_LIMIT, limit.into());
             set_num(h, RATELIMIT_REMAINING, 0);
             set_num(h, RATELIMIT_RESET, secs);
-            Box::pin(async move { Ok(resp) })
+            Decide::answer(resp)
         }
+    }
+}
+
+/// The RateLimit headers of an allowed request.
+#[derive(Debug)]
+pub struct RateHeaders {
+    limit: u32,
+    remaining: u32,
+    reset: Duration,
+}
+
+impl OnResponse for RateHeaders {
+    fn on_response(self, response: &mut http::Response<BoxBody>) {
+        let h = response.headers_mut();
+        set_num(h, RATELIMIT_LIMIT, self.limit.into());
+        set_num(h, RATELIMIT_REMAINING, self.remaining.into());
+        set_num(h, RATELIMIT_RESET, secs_ceil(self.reset));
     }
 }
 

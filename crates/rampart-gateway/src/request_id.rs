@@ -6,7 +6,8 @@ use std::task::{Context, Poll};
 use http::{HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture, RequestIds};
+use crate::context::{BoxBody, RequestIds};
+use crate::future::{OnResponse, Then};
 
 /// `X-Request-Id`.
 pub const X_REQUEST_ID: &str = "x-request-id";
@@ -96,7 +97,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = Then<S::Future, EchoRequestId>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -128,14 +129,19 @@ where
             request_id,
             traceparent,
         });
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let mut resp = fut.await?;
-            if let Some(v) = id_value {
-                resp.headers_mut().insert(X_REQUEST_ID_NAME, v);
-            }
-            Ok(resp)
-        })
+        Then::new(self.inner.call(req), EchoRequestId(id_value))
+    }
+}
+
+/// Puts the request's `X-Request-Id` on the response.
+#[derive(Debug)]
+pub struct EchoRequestId(Option<HeaderValue>);
+
+impl OnResponse for EchoRequestId {
+    fn on_response(self, response: &mut http::Response<BoxBody>) {
+        if let Some(v) = self.0 {
+            response.headers_mut().insert(X_REQUEST_ID_NAME, v);
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use http::{HeaderValue, Request, header};
 use tower::{Layer, Service};
 
-use crate::context::{BoxBody, BoxFuture, ConnectionInfo};
+use crate::context::{BoxBody, ConnectionInfo};
+use crate::future::{OnResponse, Then};
 use crate::identity::remove_hop_by_hop_and;
 
 const X_POWERED_BY: http::HeaderName = http::HeaderName::from_static("x-powered-by");
@@ -63,7 +64,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = Then<S::Future, Harden>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -74,12 +75,19 @@ where
             .extensions()
             .get::<ConnectionInfo>()
             .is_some_and(|c| c.tls);
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let mut resp = fut.await?;
-            apply(&mut resp, tls);
-            Ok(resp)
-        })
+        Then::new(self.inner.call(req), Harden { tls })
+    }
+}
+
+/// Applies the response header policy (see [`apply`]).
+#[derive(Debug)]
+pub struct Harden {
+    tls: bool,
+}
+
+impl OnResponse for Harden {
+    fn on_response(self, response: &mut http::Response<BoxBody>) {
+        apply(response, self.tls);
     }
 }
 

@@ -10,8 +10,9 @@ use rampart_guard::Accepted;
 use tower::{Layer, Service};
 
 use crate::config::{RateLimitConfig, RouteConfig};
-use crate::context::{BoxBody, BoxFuture, RouteId};
+use crate::context::{BoxBody, RouteId};
 use crate::error::error_response;
+use crate::future::{InsertExtension, OrInner, Then};
 
 /// A compiled route (request extension after matching).
 #[derive(Debug, Clone)]
@@ -197,7 +198,7 @@ where
 {
     type Response = http::Response<BoxBody>;
     type Error = std::convert::Infallible;
-    type Future = BoxFuture;
+    type Future = OrInner<Then<S::Future, InsertExtension<RouteId>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -212,12 +213,7 @@ where
             RouteMatch::Found(route) => {
                 let id = RouteId(Arc::clone(&route.id));
                 req.extensions_mut().insert(route);
-                let fut = self.inner.call(req);
-                Box::pin(async move {
-                    let mut resp = fut.await?;
-                    resp.extensions_mut().insert(id);
-                    Ok(resp)
-                })
+                OrInner::inner(Then::new(self.inner.call(req), InsertExtension(Some(id))))
             }
             RouteMatch::MethodNotAllowed(allowed) => {
                 let mut resp = error_response(
@@ -234,7 +230,7 @@ where
                 if let Ok(v) = HeaderValue::from_str(&list) {
                     resp.headers_mut().insert(header::ALLOW, v);
                 }
-                Box::pin(async move { Ok(resp) })
+                OrInner::answer(resp)
             }
             RouteMatch::NotFound => {
                 let resp = error_response(
@@ -243,7 +239,7 @@ where
                     "no route matches the request",
                     "no_route",
                 );
-                Box::pin(async move { Ok(resp) })
+                OrInner::answer(resp)
             }
         }
     }

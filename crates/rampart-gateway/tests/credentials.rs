@@ -21,7 +21,7 @@ use tower::ServiceExt;
 
 mod support;
 
-use support::{TokenTable, echo_server, next_audit, principal};
+use support::{TokenTable, TokenTableNow, echo_server, next_audit, principal};
 
 const API_KEY_ONLY: Accepted = Accepted {
     jwt: false,
@@ -33,35 +33,45 @@ const API_KEY_ONLY: Accepted = Accepted {
 /// Every `(credential, accepted)` the authenticator was asked about.
 type Calls = Arc<Mutex<Vec<(String, Accepted)>>>;
 
+/// How the fake authenticator answers: after waiting (a token not verified before) or at
+/// once (a cached one). The gateway takes a different path for each; both must agree.
+#[derive(Debug, Clone, Copy)]
+enum Answers {
+    AfterWaiting,
+    AtOnce,
+}
+
 /// Accepts `rk_good`/`rk_other` as API keys (by introspection alone), `jwt_good` as alice's
 /// JWT, and records every call in `calls`.
-fn fake_auth(calls: Calls) -> Arc<dyn Authenticator> {
-    Arc::new(TokenTable(
-        move |token: &str, audience: &str, accepted: Accepted| {
-            calls
-                .lock()
-                .expect("lock")
-                .push((token.to_owned(), accepted));
-            let principal = |sub: &str, method| Principal {
-                method,
-                ..principal(
-                    sub,
-                    Some(&format!("{sub}-client")),
-                    &["orders:read"],
-                    audience,
-                )
-            };
-            match token {
-                "rk_good" | "rk_other" if accepted == API_KEY_ONLY => {
-                    Ok(principal(&token[3..], AuthMethod::Introspection))
-                }
-                "jwt_good" if accepted.jwt => Ok(principal("alice", AuthMethod::Jwt)),
-                "rk_down" => Err(AuthError::Unavailable),
-                "jwt_good" | "rk_good" | "rk_other" => Err(AuthError::NotAccepted),
-                _ => Err(AuthError::Inactive),
+fn fake_auth(calls: Calls, answers: Answers) -> Arc<dyn Authenticator> {
+    let table = move |token: &str, audience: &str, accepted: Accepted| {
+        calls
+            .lock()
+            .expect("lock")
+            .push((token.to_owned(), accepted));
+        let principal = |sub: &str, method| Principal {
+            method,
+            ..principal(
+                sub,
+                Some(&format!("{sub}-client")),
+                &["orders:read"],
+                audience,
+            )
+        };
+        match token {
+            "rk_good" | "rk_other" if accepted == API_KEY_ONLY => {
+                Ok(principal(&token[3..], AuthMethod::Introspection))
             }
-        },
-    ))
+            "jwt_good" if accepted.jwt => Ok(principal("alice", AuthMethod::Jwt)),
+            "rk_down" => Err(AuthError::Unavailable),
+            "jwt_good" | "rk_good" | "rk_other" => Err(AuthError::NotAccepted),
+            _ => Err(AuthError::Inactive),
+        }
+    };
+    match answers {
+        Answers::AfterWaiting => Arc::new(TokenTable(table)),
+        Answers::AtOnce => Arc::new(TokenTableNow(table)),
+    }
 }
 
 /// Records the rate-limit keys it sees, delegating to a real limiter.
@@ -142,6 +152,10 @@ auth = ["public"]
 }
 
 async fn env_with(extra: &str) -> Env {
+    env_answering(extra, Answers::AfterWaiting).await
+}
+
+async fn env_answering(extra: &str, answers: Answers) -> Env {
     let (up, hits) = echo_server().await;
     let config = config(up, extra);
     let limiter = Arc::new(RecordingLimiter {
@@ -157,7 +171,7 @@ async fn env_with(extra: &str) -> Env {
     let (sink, audit) = AuditSink::channel(1024);
     let gateway = Gateway::with_rate_limiter(
         &config,
-        fake_auth(Arc::clone(&calls)),
+        fake_auth(Arc::clone(&calls), answers),
         sink,
         limiter.clone(),
     )
@@ -233,72 +247,76 @@ const BEARER: (&str, &str) = ("authorization", "Bearer jwt_good");
 
 #[tokio::test]
 async fn api_key_authenticates_by_introspection_only() {
-    let mut e = env().await;
-    let r = e
-        .call("/keys/1", &[KEY, ("x-forwarded-user", "mallory")], None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("api_key"));
-    assert_eq!(r.upstream("x-rampart-subject").as_deref(), Some("good"));
-    assert_eq!(
-        r.upstream("x-rampart-client-id").as_deref(),
-        Some("good-client")
-    );
-    assert_eq!(
-        r.upstream("x-rampart-scopes").as_deref(),
-        Some("orders:read")
-    );
-    // The key is a credential: never forwarded.
-    assert_eq!(r.upstream("x-api-key"), None);
-    assert_eq!(r.upstream("x-forwarded-user"), None);
-    assert_eq!(e.calls(), vec![("rk_good".to_owned(), API_KEY_ONLY)]);
+    for answers in [Answers::AfterWaiting, Answers::AtOnce] {
+        let mut e = env_answering("", answers).await;
+        let r = e
+            .call("/keys/1", &[KEY, ("x-forwarded-user", "mallory")], None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("api_key"));
+        assert_eq!(r.upstream("x-rampart-subject").as_deref(), Some("good"));
+        assert_eq!(
+            r.upstream("x-rampart-client-id").as_deref(),
+            Some("good-client")
+        );
+        assert_eq!(
+            r.upstream("x-rampart-scopes").as_deref(),
+            Some("orders:read")
+        );
+        // The key is a credential: never forwarded.
+        assert_eq!(r.upstream("x-api-key"), None);
+        assert_eq!(r.upstream("x-forwarded-user"), None);
+        assert_eq!(e.calls(), vec![("rk_good".to_owned(), API_KEY_ONLY)]);
 
-    // Audit: the principal, never the key.
-    let rec = &e.audit_records(1).await[0];
-    assert_eq!(rec.subject(), Some("good"));
-    assert_eq!(rec.decision, "allow");
-    let json = serde_json::to_string(rec).expect("json");
-    assert!(!json.contains("rk_good"), "{json}");
+        // Audit: the principal, never the key.
+        let rec = &e.audit_records(1).await[0];
+        assert_eq!(rec.subject(), Some("good"));
+        assert_eq!(rec.decision, "allow");
+        let json = serde_json::to_string(rec).expect("json");
+        assert!(!json.contains("rk_good"), "{json}");
+    }
 }
 
 #[tokio::test]
 async fn bad_api_keys_are_denied() {
-    let mut e = env().await;
-    let long = format!("rk_{}", "a".repeat(300));
-    for (headers, status) in [
-        (vec![], StatusCode::UNAUTHORIZED),
-        (vec![("x-api-key", "rk_revoked")], StatusCode::UNAUTHORIZED),
-        (
-            vec![("x-api-key", "rk_down")],
-            StatusCode::SERVICE_UNAVAILABLE,
-        ),
-        (
-            vec![("x-api-key", "rk_good"), ("x-api-key", "rk_good")],
-            StatusCode::UNAUTHORIZED,
-        ),
-        (vec![("x-api-key", long.as_str())], StatusCode::UNAUTHORIZED),
-        (vec![("x-api-key", "rk good")], StatusCode::UNAUTHORIZED),
-        (vec![("x-api-key", "")], StatusCode::UNAUTHORIZED),
-        // A bearer token is not an API key on a route accepting only keys.
-        (
-            vec![("authorization", "Bearer rk_good")],
-            StatusCode::UNAUTHORIZED,
-        ),
-    ] {
-        let r = e.call("/keys/1", &headers, None).await;
-        assert_eq!(r.status, status, "{headers:?}");
-        if status == StatusCode::UNAUTHORIZED {
-            assert!(r.headers.contains_key("www-authenticate"), "{headers:?}");
+    for answers in [Answers::AfterWaiting, Answers::AtOnce] {
+        let mut e = env_answering("", answers).await;
+        let long = format!("rk_{}", "a".repeat(300));
+        for (headers, status) in [
+            (vec![], StatusCode::UNAUTHORIZED),
+            (vec![("x-api-key", "rk_revoked")], StatusCode::UNAUTHORIZED),
+            (
+                vec![("x-api-key", "rk_down")],
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                vec![("x-api-key", "rk_good"), ("x-api-key", "rk_good")],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (vec![("x-api-key", long.as_str())], StatusCode::UNAUTHORIZED),
+            (vec![("x-api-key", "rk good")], StatusCode::UNAUTHORIZED),
+            (vec![("x-api-key", "")], StatusCode::UNAUTHORIZED),
+            // A bearer token is not an API key on a route accepting only keys.
+            (
+                vec![("authorization", "Bearer rk_good")],
+                StatusCode::UNAUTHORIZED,
+            ),
+        ] {
+            let r = e.call("/keys/1", &headers, None).await;
+            assert_eq!(r.status, status, "{headers:?}");
+            if status == StatusCode::UNAUTHORIZED {
+                assert!(r.headers.contains_key("www-authenticate"), "{headers:?}");
+            }
         }
-    }
-    // Only the well-formed keys reached the authenticator.
-    let asked: Vec<String> = e.calls().into_iter().map(|(t, _)| t).collect();
-    assert_eq!(asked, ["rk_revoked", "rk_down"]);
-    assert_eq!(e.hits.load(Ordering::SeqCst), 0, "nothing forwarded");
-    for rec in e.audit_records(8).await {
-        let json = serde_json::to_string(&rec).expect("json");
-        assert!(!json.contains("rk_"), "{json}");
-        assert_eq!(rec.decision, "deny");
+        // Only the well-formed keys reached the authenticator.
+        let asked: Vec<String> = e.calls().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(asked, ["rk_revoked", "rk_down"]);
+        assert_eq!(e.hits.load(Ordering::SeqCst), 0, "nothing forwarded");
+        for rec in e.audit_records(8).await {
+            let json = serde_json::to_string(&rec).expect("json");
+            assert!(!json.contains("rk_"), "{json}");
+            assert_eq!(rec.decision, "deny");
+        }
     }
 }
 
@@ -321,54 +339,58 @@ async fn api_key_is_ignored_and_stripped_where_not_accepted() {
 
 #[tokio::test]
 async fn bearer_token_wins_over_api_key_when_both_are_accepted() {
-    let e = env().await;
-    let r = e.call("/mixed/1", &[KEY, BEARER], None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("jwt"));
-    assert_eq!(e.calls().len(), 1);
-    // A bad bearer token is not rescued by a good key (no fallback to another credential).
-    let r = e
-        .call("/mixed/1", &[KEY, ("authorization", "Bearer nope")], None)
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // Nor is a malformed Authorization header.
-    let r = e
-        .call("/mixed/1", &[KEY, ("authorization", "Basic YTpi")], None)
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // The key alone, or with a client certificate: the key.
-    let r = e.call("/mixed/1", &[KEY], Some("spiffe://demo/w")).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("api_key"));
-    // On an api_key route, a bearer token alongside the key is ignored.
-    let r = e.call("/keys/1", &[KEY, BEARER], None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("api_key"));
+    for answers in [Answers::AfterWaiting, Answers::AtOnce] {
+        let e = env_answering("", answers).await;
+        let r = e.call("/mixed/1", &[KEY, BEARER], None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("jwt"));
+        assert_eq!(e.calls().len(), 1);
+        // A bad bearer token is not rescued by a good key (no fallback to another credential).
+        let r = e
+            .call("/mixed/1", &[KEY, ("authorization", "Bearer nope")], None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // Nor is a malformed Authorization header.
+        let r = e
+            .call("/mixed/1", &[KEY, ("authorization", "Basic YTpi")], None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // The key alone, or with a client certificate: the key.
+        let r = e.call("/mixed/1", &[KEY], Some("spiffe://demo/w")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("api_key"));
+        // On an api_key route, a bearer token alongside the key is ignored.
+        let r = e.call("/keys/1", &[KEY, BEARER], None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.upstream("x-rampart-auth").as_deref(), Some("api_key"));
+    }
 }
 
 #[tokio::test]
 async fn api_key_rate_limit_uses_a_fingerprint() {
-    let e = env().await;
-    let r = e.call("/keys-limited/1", &[KEY], None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = e.call("/keys-limited/1", &[KEY], None).await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-    // Another key has its own bucket.
-    let r = e
-        .call("/keys-limited/1", &[("x-api-key", "rk_other")], None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    // A token on the same route is keyed by its client.
-    let r = e.call("/keys-limited/1", &[BEARER], None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    let keys = e.limiter.keys.lock().expect("lock").clone();
-    let good = format!("key:{}", api_key_fingerprint("rk_good"));
-    let other = format!("key:{}", api_key_fingerprint("rk_other"));
-    assert_eq!(
-        keys,
-        [good.clone(), good, other, "client:alice-client".into()]
-    );
-    assert!(keys.iter().all(|k| !k.contains("rk_")));
+    for answers in [Answers::AfterWaiting, Answers::AtOnce] {
+        let e = env_answering("", answers).await;
+        let r = e.call("/keys-limited/1", &[KEY], None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = e.call("/keys-limited/1", &[KEY], None).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        // Another key has its own bucket.
+        let r = e
+            .call("/keys-limited/1", &[("x-api-key", "rk_other")], None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        // A token on the same route is keyed by its client.
+        let r = e.call("/keys-limited/1", &[BEARER], None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let keys = e.limiter.keys.lock().expect("lock").clone();
+        let good = format!("key:{}", api_key_fingerprint("rk_good"));
+        let other = format!("key:{}", api_key_fingerprint("rk_other"));
+        assert_eq!(
+            keys,
+            [good.clone(), good, other, "client:alice-client".into()]
+        );
+        assert!(keys.iter().all(|k| !k.contains("rk_")));
+    }
 }
 
 #[tokio::test]

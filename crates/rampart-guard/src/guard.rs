@@ -369,21 +369,57 @@ impl Authenticator for Guard {
         audience: &str,
         accepted: Accepted,
     ) -> Result<Arc<Principal>, AuthError> {
+        let (key, format) = match self.decide_now(token, audience, accepted) {
+            Now::Decided(result) => return result,
+            Now::Verify(key, format) => (key, format),
+        };
+        let principal = self.authenticate_any(token, format, audience, key).await?;
+        accepted_kind(principal, accepted)
+    }
+
+    fn authenticate_now(
+        &self,
+        token: &str,
+        audience: &str,
+        accepted: Accepted,
+    ) -> Option<Result<Arc<Principal>, AuthError>> {
+        match self.decide_now(token, audience, accepted) {
+            Now::Decided(result) => Some(result),
+            Now::Verify(..) => None,
+        }
+    }
+}
+
+/// What is known of a token before any wait.
+enum Now {
+    /// The answer: malformed, not accepted, or found in the cache.
+    Decided(Result<Arc<Principal>, AuthError>),
+    /// Not cached and of an accepted kind: verify it (its cache key and format).
+    Verify(TokenKey, Option<TokenFormat>),
+}
+
+impl Guard {
+    /// The checks both [`Authenticator`] methods make before any wait, in one place so
+    /// that the two cannot disagree.
+    fn decide_now(&self, token: &str, audience: &str, accepted: Accepted) -> Now {
         if token.is_empty() {
-            return Err(AuthError::Missing);
+            return Now::Decided(Err(AuthError::Missing));
         }
         if token.len() > MAX_TOKEN_BYTES
             || !crate::all_bytes(token.as_bytes(), |b| b.is_ascii_graphic())
         {
-            return Err(AuthError::Malformed);
+            return Now::Decided(Err(AuthError::Malformed));
         }
         // A token verified before is found by its hash alone; its recorded method decides
         // whether this caller accepts it (below), as for a fresh verification.
         let key = token_key(token);
         let now_ms = now_millis();
         if let Some(cached) = self.inner.verified.get(&key, now_ms) {
-            let principal = self.inner.check_cached(cached, audience, now_ms / 1000)?;
-            return accepted_kind(principal, accepted);
+            return Now::Decided(
+                self.inner
+                    .check_cached(cached, audience, now_ms / 1000)
+                    .and_then(|p| accepted_kind(p, accepted)),
+            );
         }
         let format = peek_format(token);
         let allowed = match format {
@@ -392,10 +428,9 @@ impl Authenticator for Guard {
             _ => accepted.introspection || accepted.api_key,
         };
         if !allowed {
-            return Err(AuthError::NotAccepted);
+            return Now::Decided(Err(AuthError::NotAccepted));
         }
-        let principal = self.authenticate_any(token, format, audience, key).await?;
-        accepted_kind(principal, accepted)
+        Now::Verify(key, format)
     }
 }
 

@@ -138,4 +138,18 @@ pub trait Authenticator: Send + Sync {
         audience: &str,
         accepted: Accepted,
     ) -> Result<Arc<Principal>, AuthError>;
+
+    /// The answer of [`Authenticator::authenticate`] for the same arguments when it is known
+    /// without waiting (e.g. a token verified before and still cached), else `None`: the
+    /// caller then awaits `authenticate`. An implementation must answer exactly as
+    /// `authenticate` would. The default knows nothing without waiting.
+    fn authenticate_now(
+        &self,
+        token: &str,
+        audience: &str,
+        accepted: Accepted,
+    ) -> Option<Result<Arc<Principal>, AuthError>> {
+        let _ = (token, audience, accepted);
+        None
+    }
 }

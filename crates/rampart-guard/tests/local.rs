@@ -183,16 +183,25 @@ async fn verified_cache_hit_and_expiry() {
     let guard = Guard::new(cfg).unwrap();
     let c = claims(&idp.base, AUDIENCE, 2);
     let t = token(&k, &c);
+    // Not verified yet: no answer without waiting.
+    assert!(guard.authenticate_now(&t, AUDIENCE, ALL).is_none());
     guard.authenticate(&t, AUDIENCE, ALL).await.unwrap();
     assert_eq!(guard.cached_tokens(), 1);
     let p = guard.authenticate(&t, AUDIENCE, ALL).await.unwrap();
     assert_eq!(p.subject, "alice");
     assert_eq!(guard.cached_tokens(), 1);
     assert_eq!(idp.jwks_hits(), 1);
-    // The cached entry still checks the audience.
+    // Cached: the answer without waiting is the same principal, shared.
+    let now = guard.authenticate_now(&t, AUDIENCE, ALL).expect("cached");
+    assert!(Arc::ptr_eq(&now.unwrap(), &p));
+    // The cached entry still checks the audience, with or without waiting.
     assert_eq!(
         guard.authenticate(&t, "https://other.example", ALL).await,
         Err(AuthError::WrongAudience)
+    );
+    assert_eq!(
+        guard.authenticate_now(&t, "https://other.example", ALL),
+        Some(Err(AuthError::WrongAudience))
     );
     // The cached entry still checks the route's accepted kinds.
     let no_jwt = Accepted { jwt: false, ..ALL };
@@ -200,10 +209,25 @@ async fn verified_cache_hit_and_expiry() {
         guard.authenticate(&t, AUDIENCE, no_jwt).await,
         Err(AuthError::NotAccepted)
     );
+    assert_eq!(
+        guard.authenticate_now(&t, AUDIENCE, no_jwt),
+        Some(Err(AuthError::NotAccepted))
+    );
+    // Malformed input is decided without waiting too.
+    assert_eq!(
+        guard.authenticate_now("", AUDIENCE, ALL),
+        Some(Err(AuthError::Missing))
+    );
+    assert_eq!(
+        guard.authenticate_now("a b", AUDIENCE, ALL),
+        Some(Err(AuthError::Malformed))
+    );
     // After expiry: rejected, without any fetch.
     while common::now() < c.exp {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // An expired entry leaves the cache: only the full check answers.
+    assert!(guard.authenticate_now(&t, AUDIENCE, ALL).is_none());
     assert_eq!(
         guard.authenticate(&t, AUDIENCE, ALL).await,
         Err(AuthError::Expired)
