@@ -166,6 +166,26 @@ impl Pages {
         }
     }
 
+    /// Waits until the page shows an element matching `css` with text, and returns the text.
+    /// After a form post answered with the same page (same title), `wait_title` returns at
+    /// once, possibly before the answer has loaded: the element is what tells them apart.
+    async fn wait_text(&self, css: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(element) = self.driver.find(By::Css(css)).await
+                && let Ok(text) = element.text().await
+                && !text.is_empty()
+            {
+                return text;
+            }
+            if Instant::now() > deadline {
+                let source = self.driver.source().await.unwrap_or_default();
+                panic!("waited for {css:?} with text:\n{source}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the browser is at the relying party and returns the query of its URL.
     async fn wait_relying_party(&self, rp: &RelyingParty) -> HashMap<String, String> {
         let deadline = Instant::now() + WAIT;
@@ -509,7 +529,7 @@ async fn sign_in_pages_in_a_real_browser() {
     p.type_into("password", "not the password").await;
     p.click("form button[type=submit]").await;
     p.wait_title("Sign in").await;
-    let error = p.text("#login-error").await;
+    let error = p.wait_text("#login-error").await;
     assert!(
         !error.is_empty(),
         "an error is shown after a wrong password"
@@ -605,7 +625,7 @@ async fn sign_in_pages_in_a_real_browser() {
     p.type_into("code", "000000").await;
     p.click("form button[type=submit]").await;
     p.wait_title("Two-step verification").await;
-    let error = p.text("#mfa-error").await;
+    let error = p.wait_text("#mfa-error").await;
     assert!(!error.is_empty(), "an error is shown after a wrong code");
     println!("  mfa error: {error:?}");
     p.check_and_shoot("08-mfa-error").await;
