@@ -4,6 +4,7 @@
 use std::fmt::Display;
 use std::io::Write;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use http::HeaderValue;
 
@@ -37,11 +38,40 @@ pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// `n` in decimal as a header value (the rate-limit headers, three on every limited request).
+/// Numbers below [`SMALL_NUMBERS`] (limits, remaining requests, seconds to reset) come from a
+/// table and cost no allocation.
 pub(crate) fn number_value(n: u64) -> HeaderValue {
+    if let Some(v) = usize::try_from(n).ok().and_then(|i| SMALL.get(i)) {
+        return v.clone();
+    }
     // Digits only: always a valid value.
     HeaderValue::from_bytes(decimal(n, &mut [0; 20]))
         .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
+
+/// How many numbers [`number_value`] has ready-made.
+const SMALL_NUMBERS: u64 = 1024;
+
+/// The values of 0 to `SMALL_NUMBERS - 1`. Their digits are one string made once and kept for
+/// the life of the process (under 3 KiB), so that each value is a static one: a static header
+/// value clones without allocating, one made from bytes does not.
+static SMALL: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
+    let mut digits = String::new();
+    let mut ends = Vec::new();
+    for n in 0..SMALL_NUMBERS {
+        digits.extend(decimal(n, &mut [0; 20]).iter().map(|&b| char::from(b)));
+        ends.push(digits.len());
+    }
+    let digits: &'static str = Box::leak(digits.into_boxed_str());
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let value = HeaderValue::from_static(&digits[start..end]);
+            start = end;
+            value
+        })
+        .collect()
+});
 
 /// `ip` as a header value (`X-Forwarded-For`). IPv4 addresses, one on every proxied request,
 /// are written digit by digit: through `Display` they cost five formatter calls each.
@@ -111,6 +141,10 @@ mod tests {
         }
         assert_eq!(number_value(u64::MAX), u64::MAX.to_string().as_str());
         assert_eq!(number_value(0), "0");
+        // Every value of the table, and the first ones after it.
+        for v in 0..SMALL_NUMBERS + 10 {
+            assert_eq!(number_value(v), v.to_string().as_str());
+        }
     }
 
     #[test]

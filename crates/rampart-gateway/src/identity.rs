@@ -91,12 +91,19 @@ pub(crate) fn remove_hop_by_hop_and(h: &mut HeaderMap, also: impl Fn(&HeaderName
             || listed.contains(n)
             || also(n)
     };
-    if !h.keys().any(unwanted) {
-        return;
+    // The names are gathered first (the map cannot change while its keys are read): on the
+    // stack for the usual one or two (Authorization, Connection), in a vector beyond that.
+    const ON_STACK: usize = 4;
+    let mut first: [Option<HeaderName>; ON_STACK] = Default::default();
+    let mut more = Vec::new();
+    for (i, name) in h.keys().filter(|n| unwanted(n)).enumerate() {
+        match first.get_mut(i) {
+            Some(slot) => *slot = Some(name.clone()),
+            None => more.push(name.clone()),
+        }
     }
-    let names: Vec<HeaderName> = h.keys().filter(|n| unwanted(n)).cloned().collect();
-    for n in names {
-        h.remove(n);
+    for name in first.into_iter().flatten().chain(more) {
+        h.remove(name);
     }
 }
 

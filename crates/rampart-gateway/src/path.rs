@@ -48,8 +48,8 @@ pub fn check_target(target: &str) -> Result<(), PathError> {
         return Err(PathError::ForbiddenChar);
     }
     let path = target.split_once('?').map_or(target, |(p, _)| p);
-    let lower = path.to_ascii_lowercase();
-    let bytes = lower.as_bytes();
+    // Hex digits of either case: `from_str_radix` reads both, so no lowercase copy.
+    let bytes = path.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {

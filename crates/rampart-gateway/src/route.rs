@@ -108,8 +108,9 @@ pub struct RouteTable {
 
 /// The request's host: URI authority or `Host`, port stripped, lower case.
 pub fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = match req.uri().authority() {
-        Some(a) => a.host().to_owned(),
+    let normal = |host: &str| host.trim_end_matches('.').to_ascii_lowercase();
+    match req.uri().authority() {
+        Some(a) => Some(normal(a.host())),
         None => {
             let mut hosts = req.headers().get_all(header::HOST).iter();
             let h = hosts.next()?;
@@ -118,10 +119,9 @@ pub fn request_host<B>(req: &Request<B>) -> Option<String> {
             }
             let h = h.to_str().ok()?;
             let a: http::uri::Authority = h.parse().ok()?;
-            a.host().to_owned()
+            Some(normal(a.host()))
         }
-    };
-    Some(raw.trim_end_matches('.').to_ascii_lowercase())
+    }
 }
 
 impl RouteTable {
