@@ -78,28 +78,46 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
 /// Each header present is looked at once, rather than each name of the lists looked up: a
 /// request has a handful of headers, the lists are longer, and every lookup hashes a name.
 pub(crate) fn remove_hop_by_hop_and(h: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
-    let listed: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    let unwanted = |n: &HeaderName| {
-        HOP_BY_HOP_NAMES.contains(n)
-            || n.as_str().starts_with("proxy-")
-            || listed.contains(n)
-            || also(n)
-    };
     // The names are gathered first (the map cannot change while its keys are read): on the
     // stack for the usual one or two (Authorization, Connection), in a vector beyond that.
     const ON_STACK: usize = 4;
     let mut first: [Option<HeaderName>; ON_STACK] = Default::default();
     let mut more = Vec::new();
-    for (i, name) in h.keys().filter(|n| unwanted(n)).enumerate() {
-        match first.get_mut(i) {
-            Some(slot) => *slot = Some(name.clone()),
-            None => more.push(name.clone()),
+    {
+        // Names listed in `Connection` are compared as text, without building header names
+        // (`keep-alive`, the usual one, is no standard name: building it allocated). The
+        // tokens are split once, onto the stack for the usual few.
+        let mut tokens = [""; ON_STACK];
+        let mut more_tokens = Vec::new();
+        let mut count = 0;
+        for token in h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            match tokens.get_mut(count) {
+                Some(slot) => *slot = token,
+                None => more_tokens.push(token),
+            }
+            count += 1;
+        }
+        let listed = |n: &HeaderName| {
+            tokens[..count.min(ON_STACK)]
+                .iter()
+                .chain(&more_tokens)
+                .any(|t| t.eq_ignore_ascii_case(n.as_str()))
+        };
+        let unwanted = |n: &HeaderName| {
+            HOP_BY_HOP_NAMES.contains(n) || n.as_str().starts_with("proxy-") || also(n) || listed(n)
+        };
+        for (i, name) in h.keys().filter(|n| unwanted(n)).enumerate() {
+            match first.get_mut(i) {
+                Some(slot) => *slot = Some(name.clone()),
+                None => more.push(name.clone()),
+            }
         }
     }
     for name in first.into_iter().flatten().chain(more) {
@@ -292,6 +310,19 @@ mod tests {
             h.append(k, v.parse().expect("value"));
         }
         h
+    }
+
+    #[test]
+    fn every_name_listed_in_connection_is_removed_whatever_its_case() {
+        let mut h = HeaderMap::new();
+        h.append("connection", "Keep-Alive, X-A,x-b".parse().expect("value"));
+        h.append("connection", " X-C , x-d,,x-e".parse().expect("value"));
+        for name in ["keep-alive", "x-a", "x-b", "x-c", "x-d", "x-e", "x-kept"] {
+            h.insert(HeaderName::from_static(name), "1".parse().expect("value"));
+        }
+        remove_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept"]);
     }
 
     #[test]

@@ -134,22 +134,23 @@ impl RouteTable {
 
     /// Finds the route for `host`, `path` and `method`.
     pub fn find(&self, host: Option<&str>, path: &str, method: &Method) -> RouteMatch {
-        let candidates: Vec<&Arc<Route>> = self
-            .routes
-            .iter()
-            .filter(|r| r.host.as_deref().is_none_or(|h| Some(h) == host))
-            .filter(|r| r.matches_path(path))
-            .collect();
+        // Two passes over the routes instead of collecting the candidates: no allocation on
+        // the way to a match.
+        let candidates = || {
+            self.routes
+                .iter()
+                .filter(move |r| r.host.as_deref().is_none_or(|h| Some(h) == host))
+                .filter(move |r| r.matches_path(path))
+        };
         let rank = |r: &Route| (r.prefix.len(), r.host.is_some());
-        let Some(best) = candidates.iter().map(|r| rank(r)).max() else {
+        let Some(best) = candidates().map(|r| rank(r)).max() else {
             return RouteMatch::NotFound;
         };
-        let top: Vec<&Arc<Route>> = candidates.into_iter().filter(|r| rank(r) == best).collect();
-        if let Some(r) = top.iter().find(|r| r.allows(method)) {
+        let top = || candidates().filter(move |r| rank(r) == best);
+        if let Some(r) = top().find(|r| r.allows(method)) {
             return RouteMatch::Found(Arc::clone(r));
         }
-        let mut allowed: Vec<Method> = top
-            .iter()
+        let mut allowed: Vec<Method> = top()
             .flat_map(|r| r.methods.clone().unwrap_or_default())
             .collect();
         allowed.dedup();
